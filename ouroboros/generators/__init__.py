@@ -1,0 +1,40 @@
+"""Generator families behind one interface: `create(family, **params)` and `load(path)`."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from ouroboros.generators.base import META_FILE, Generator, GeneratorError, ProgressCallback
+
+# family -> "module:Class"; imported lazily so using the copula never pays for importing torch
+FAMILIES: dict[str, str] = {
+    "copula": "ouroboros.generators.copula:GaussianCopula",
+}
+
+
+def _class_for(family: str) -> type[Generator]:
+    if family not in FAMILIES:
+        raise GeneratorError(f"unknown generator family {family!r}; choose one of {sorted(FAMILIES)}")
+    module, name = FAMILIES[family].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def create(family: str, **params: Any) -> Generator:
+    """Make an unfitted generator of `family` with validated hyperparameters."""
+    return _class_for(family)(**params)
+
+
+def load(path: str | Path, device: str | None = None) -> Generator:
+    """Load a generator saved with `Generator.save(path)`."""
+    path = Path(path)
+    meta_path = path / META_FILE
+    if not meta_path.exists():
+        raise GeneratorError(f"{path}: not a saved generator (no {META_FILE}); pass the folder given to save()")
+    meta = json.loads(meta_path.read_text())
+    return _class_for(meta["family"]).restore(path, meta, device=device)
+
+
+__all__ = ["FAMILIES", "Generator", "GeneratorError", "ProgressCallback", "create", "load"]

@@ -1,0 +1,169 @@
+"""Gaussian copula: exact empirical marginals joined by one correlation matrix of normal scores.
+
+Each column becomes a standard-normal score: numeric columns through their empirical CDF,
+categorical ones (and null indicators) through frequency intervals of [0, 1] with a seeded jitter.
+The correlation of those scores is the whole dependence model. Sampling draws correlated normals
+and maps each back through the inverse marginal, so values stay inside the real range by design.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from scipy.special import ndtr, ndtri
+
+from ouroboros.generators.base import Generator, GeneratorError, ProgressCallback
+from ouroboros.schema import ColumnKind
+
+_EPS = 1e-6
+
+
+@dataclass
+class _Marginal:
+    column: str
+    role: str  # "numeric": the values; "levels": categories (null is a level); "nulls": null indicator
+    quantiles: list[float] | None = None  # numeric: value at each of `len` evenly spaced probabilities
+    levels: list[str | None] | None = None  # levels: in order of their intervals
+    cum: list[float] | None = None  # levels: right edge of each interval
+
+
+class GaussianCopula(Generator):
+    """Gaussian copula with empirical marginals; handles numeric, integer, boolean, categorical, datetime."""
+
+    family = "copula"
+    PARAMS = {
+        "quantile_points": (int, 1001),  # resolution of each numeric marginal
+        "shrinkage": (float, 1e-3),  # towards the identity, keeps the correlation positive definite
+    }
+
+    def _validate_params(self) -> None:
+        if self.params["quantile_points"] < 2:
+            raise GeneratorError("copula: quantile_points must be at least 2")
+        if not 0.0 <= self.params["shrinkage"] < 1.0:
+            raise GeneratorError("copula: shrinkage must be in [0, 1)")
+
+    # -- fit --------------------------------------------------------------------------------------
+
+    def _fit(self, df: pl.DataFrame, callback: ProgressCallback | None) -> None:
+        rng = np.random.default_rng(self.seed)
+        scores, marginals = [], []
+        for spec in self.schema.columns:
+            s = df[spec.name]
+            if spec.is_numeric:
+                values = s.to_physical().cast(pl.Float64).to_numpy()
+                observed = ~np.isnan(values) & np.isfinite(values)
+                if spec.null_fraction > 0 or not observed.all():
+                    m, z = _fit_levels(spec.name, "nulls", np.where(observed, "v", None).astype(object), rng)
+                    marginals.append(m)
+                    scores.append(z)
+                m, z = _fit_numeric(spec.name, values, observed, self.params["quantile_points"])
+            else:
+                text = s.cast(pl.String).to_numpy().astype(object) if spec.kind != ColumnKind.BOOLEAN else (
+                    s.to_numpy().astype(object)
+                )
+                if spec.kind == ColumnKind.BOOLEAN:
+                    text = np.array([None if v is None else ("true" if v else "false") for v in text], dtype=object)
+                m, z = _fit_levels(spec.name, "levels", text, rng)
+            marginals.append(m)
+            scores.append(z)
+        z = np.column_stack(scores)
+        corr = np.corrcoef(z, rowvar=False) if z.shape[1] > 1 else np.ones((1, 1))
+        corr = np.nan_to_num(np.atleast_2d(corr), nan=0.0)  # a constant column has no correlation
+        np.fill_diagonal(corr, 1.0)
+        a = self.params["shrinkage"]
+        corr = (1 - a) * corr + a * np.eye(len(corr))
+        self._marginals = marginals
+        self._corr = corr
+        if callback is not None:
+            callback(0, {"mean_abs_correlation": float(np.abs(corr - np.eye(len(corr))).mean())})
+
+    # -- sample -----------------------------------------------------------------------------------
+
+    def _sample(self, n: int, seed: int) -> pl.DataFrame:
+        rng = np.random.default_rng(seed)
+        chol = np.linalg.cholesky(self._corr)
+        z = rng.standard_normal((n, len(self._marginals))) @ chol.T
+        u = np.clip(ndtr(z), _EPS, 1 - _EPS)
+        decoded: dict[str, np.ndarray] = {}
+        null_masks: dict[str, np.ndarray] = {}
+        for j, m in enumerate(self._marginals):
+            if m.role == "numeric":
+                probs = np.linspace(0.0, 1.0, len(m.quantiles))
+                decoded[m.column] = np.interp(u[:, j], probs, np.asarray(m.quantiles))
+            else:
+                idx = np.searchsorted(np.asarray(m.cum), u[:, j], side="left")
+                idx = np.minimum(idx, len(m.levels) - 1)
+                values = np.asarray(m.levels, dtype=object)[idx]
+                if m.role == "nulls":
+                    null_masks[m.column] = values == None  # noqa: E711 - elementwise on object array
+                else:
+                    decoded[m.column] = values
+        columns = []
+        for spec in self.schema.columns:
+            values = decoded[spec.name]
+            if spec.is_numeric:
+                values = values.astype(np.float64)
+                if spec.kind != ColumnKind.CONTINUOUS:
+                    values = np.round(values)
+                mask = null_masks.get(spec.name)
+                if mask is not None:
+                    values = np.where(mask, np.nan, values)
+                s = pl.Series(spec.name, values, dtype=pl.Float64, nan_to_null=True)
+                if spec.kind == ColumnKind.DATETIME:
+                    s = s.cast(pl.Int64).cast(spec.polars_dtype)
+            elif spec.kind == ColumnKind.BOOLEAN:
+                s = pl.Series(spec.name, [None if v is None else v == "true" for v in values], dtype=pl.Boolean)
+            else:
+                s = pl.Series(spec.name, values.tolist(), dtype=pl.String)
+            columns.append(s)
+        return pl.DataFrame(columns)
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    def _state(self, path: Path) -> None:
+        np.save(path / "correlation.npy", self._corr)
+        (path / "marginals.json").write_text(json.dumps([asdict(m) for m in self._marginals]))
+
+    def _restore(self, path: Path) -> None:
+        self._corr = np.load(path / "correlation.npy")
+        self._marginals = [_Marginal(**m) for m in json.loads((path / "marginals.json").read_text())]
+
+
+def _fit_numeric(name: str, values: np.ndarray, observed: np.ndarray, points: int) -> tuple[_Marginal, np.ndarray]:
+    """Empirical quantile function, and the normal score of every row (0 where the value is null)."""
+    z = np.zeros(len(values))
+    obs = values[observed]
+    if len(obs) == 0:
+        return _Marginal(name, "numeric", quantiles=[0.0, 0.0]), z
+    quantiles = np.quantile(obs, np.linspace(0.0, 1.0, min(points, max(len(obs), 2))))
+    # average ranks, so ties (integers, repeated values) share one score instead of a spurious order
+    order = np.argsort(obs, kind="stable")
+    sorted_obs = obs[order]
+    _, first, counts = np.unique(sorted_obs, return_index=True, return_counts=True)
+    mid_rank = np.repeat(first + (counts + 1) / 2.0, counts)
+    ranks = np.empty(len(obs))
+    ranks[order] = mid_rank
+    z[observed] = ndtri(ranks / (len(obs) + 1))
+    return _Marginal(name, "numeric", quantiles=quantiles.tolist()), z
+
+
+def _fit_levels(name: str, role: str, values: np.ndarray, rng: np.random.Generator) -> tuple[_Marginal, np.ndarray]:
+    """Frequency intervals of [0, 1], most frequent first; each row's score is a jittered point in its interval."""
+    keys = np.array(["\x00null" if v is None else str(v) for v in values], dtype=object)
+    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    rank_of = np.empty(len(order), dtype=np.int64)
+    rank_of[order] = np.arange(len(order))
+    p = counts[order] / counts.sum()
+    cum = np.cumsum(p)
+    cum[-1] = 1.0
+    left = np.concatenate([[0.0], cum[:-1]])
+    r = rank_of[inverse]
+    u = left[r] + rng.uniform(0.0, 1.0, len(values)) * p[r]
+    z = ndtri(np.clip(u, _EPS, 1 - _EPS))
+    levels = [None if k == "\x00null" else k for k in uniq[order]]
+    return _Marginal(name, role, levels=levels, cum=cum.tolist()), z

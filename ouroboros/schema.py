@@ -1,0 +1,152 @@
+"""Table schema: what kind each column is, inferred once from real data and used to round-trip dtypes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+import polars as pl
+
+
+class ColumnKind(str, Enum):
+    CONTINUOUS = "continuous"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    CATEGORICAL = "categorical"
+    DATETIME = "datetime"
+
+
+class SchemaError(ValueError):
+    """Raised when a table cannot be modelled; the message names the column and what to do."""
+
+
+_INTEGER_DTYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: ColumnKind
+    dtype: str  # polars dtype as text, so a sampled column is cast back to exactly what came in
+    null_fraction: float
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] = ()  # as text; booleans are ("false", "true")
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in (ColumnKind.CONTINUOUS, ColumnKind.INTEGER, ColumnKind.DATETIME)
+
+    @property
+    def polars_dtype(self) -> pl.DataType:
+        return dtype_from_text(self.dtype)
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    columns: tuple[ColumnSpec, ...]
+    target: str | None = None
+    row_count: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise SchemaError(f"column {name!r} is not in the schema; columns are {self.names}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for c in d["columns"]:
+            c["kind"] = c["kind"].value
+            c["categories"] = list(c["categories"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TableSchema:
+        cols = tuple(
+            ColumnSpec(**{**c, "kind": ColumnKind(c["kind"]), "categories": tuple(c["categories"])})
+            for c in d["columns"]
+        )
+        return cls(columns=cols, target=d.get("target"), row_count=d.get("row_count", 0), extra=d.get("extra", {}))
+
+
+def dtype_from_text(text: str) -> pl.DataType:
+    """Parse a polars dtype written by `str(dtype)` (e.g. 'Int16', "Datetime(time_unit='us', time_zone=None)")."""
+    namespace = {name: getattr(pl, name) for name in dir(pl) if isinstance(getattr(pl, name), type)}
+    try:
+        value = eval(text, {"__builtins__": {}}, namespace)  # noqa: S307 - only polars type names are in scope
+    except Exception as exc:  # pragma: no cover - defensive
+        raise SchemaError(f"unknown dtype text {text!r}") from exc
+    return value() if isinstance(value, type) else value
+
+
+def column_kind(name: str, dtype: pl.DataType) -> ColumnKind:
+    """Map a polars dtype to the kind of model a generator needs for it."""
+    if dtype == pl.Boolean:
+        return ColumnKind.BOOLEAN
+    if isinstance(dtype, _INTEGER_DTYPES):
+        return ColumnKind.INTEGER
+    if dtype.is_float() or isinstance(dtype, pl.Decimal):
+        return ColumnKind.CONTINUOUS
+    if isinstance(dtype, (pl.String, pl.Categorical, pl.Enum)):
+        return ColumnKind.CATEGORICAL
+    if isinstance(dtype, (pl.Datetime, pl.Date)):
+        return ColumnKind.DATETIME
+    raise SchemaError(
+        f"column {name!r} has dtype {dtype}, which the generators cannot model; "
+        "cast it to a number, string, boolean, date or datetime, or drop it before landing the file"
+    )
+
+
+def infer_schema(df: pl.DataFrame, target: str | None = None) -> TableSchema:
+    """Profile a real table: kind, dtype, null share, range and category set of every column."""
+    if df.width == 0:
+        raise SchemaError("the table has no columns")
+    if df.height == 0:
+        raise SchemaError("the table has no rows")
+    if target is not None and target not in df.columns:
+        raise SchemaError(f"target column {target!r} is not in the table; columns are {df.columns}")
+    specs = []
+    for name in df.columns:
+        s = df[name]
+        kind = column_kind(name, s.dtype)
+        null_fraction = s.null_count() / len(s)
+        lo = hi = None
+        cats: tuple[str, ...] = ()
+        if kind in (ColumnKind.CONTINUOUS, ColumnKind.INTEGER):
+            finite = s.cast(pl.Float64)
+            finite = finite.filter(finite.is_finite())
+            if len(finite):
+                lo, hi = float(finite.min()), float(finite.max())
+        elif kind == ColumnKind.DATETIME:
+            as_int = s.to_physical().cast(pl.Float64).drop_nulls()
+            if len(as_int):
+                lo, hi = float(as_int.min()), float(as_int.max())
+        elif kind == ColumnKind.BOOLEAN:
+            cats = ("false", "true")
+        else:
+            cats = tuple(sorted(s.cast(pl.String).drop_nulls().unique().to_list()))
+        specs.append(ColumnSpec(name, kind, str(s.dtype), float(null_fraction), lo, hi, cats))
+    return TableSchema(columns=tuple(specs), target=target, row_count=df.height)
+
+
+def conform(df: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
+    """Cast a frame to the schema's column order and dtypes (after a generator made it)."""
+    missing = [n for n in schema.names if n not in df.columns]
+    if missing:
+        raise SchemaError(f"columns {missing} are missing; expected {schema.names}")
+    out = []
+    for spec in schema.columns:
+        s = df[spec.name]
+        target = spec.polars_dtype
+        if s.dtype != target:
+            if spec.kind == ColumnKind.INTEGER and s.dtype.is_float():
+                s = s.round(0)
+            s = s.cast(target, strict=False)
+        out.append(s)
+    return pl.DataFrame(out)
