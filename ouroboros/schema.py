@@ -20,7 +20,7 @@ class SchemaError(ValueError):
     """Raised when a table cannot be modelled; the message names the column and what to do."""
 
 
-_INTEGER_DTYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+INTEGER_DTYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def column_kind(name: str, dtype: pl.DataType) -> ColumnKind:
     """Map a polars dtype to the kind of model a generator needs for it."""
     if dtype == pl.Boolean:
         return ColumnKind.BOOLEAN
-    if isinstance(dtype, _INTEGER_DTYPES):
+    if isinstance(dtype, INTEGER_DTYPES):
         return ColumnKind.INTEGER
     if dtype.is_float() or isinstance(dtype, pl.Decimal):
         return ColumnKind.CONTINUOUS

@@ -12,6 +12,9 @@ from ouroboros.generators.base import META_FILE, Generator, GeneratorError, Prog
 # family -> "module:Class"; imported lazily so using the copula never pays for importing torch
 FAMILIES: dict[str, str] = {
     "copula": "ouroboros.generators.copula:GaussianCopula",
+    "gan": "ouroboros.generators.gan:TabularGAN",
+    "vae": "ouroboros.generators.vae:TabularVAE",
+    "diffusion": "ouroboros.generators.diffusion:TabularDiffusion",
 }
 
 
@@ -20,6 +23,13 @@ def _class_for(family: str) -> type[Generator]:
         raise GeneratorError(f"unknown generator family {family!r}; choose one of {sorted(FAMILIES)}")
     module, name = FAMILIES[family].split(":")
     return getattr(importlib.import_module(module), name)
+
+
+def register(family: str, target: str) -> None:
+    """Add a generator family, `target` being "package.module:Class" of a `Generator` subclass."""
+    if ":" not in target:
+        raise GeneratorError(f"register({family!r}, {target!r}): target must look like 'package.module:Class'")
+    FAMILIES[family] = target
 
 
 def create(family: str, **params: Any) -> Generator:
@@ -37,4 +47,4 @@ def load(path: str | Path, device: str | None = None) -> Generator:
     return _class_for(meta["family"]).restore(path, meta, device=device)
 
 
-__all__ = ["FAMILIES", "Generator", "GeneratorError", "ProgressCallback", "create", "load"]
+__all__ = ["FAMILIES", "Generator", "GeneratorError", "ProgressCallback", "create", "load", "register"]

@@ -1,0 +1,127 @@
+"""One asset group per study: generation k's generator and synthetic batch, k = 0..N-1.
+
+Generation 0 learns from real_train; generation k from the pool its mixing policy builds out of
+earlier approved batches (and real rows). Every input batch is re-checked against its stored gate
+verdict before a generator may learn from it, so a batch that failed never feeds the chain, even
+when a generation is materialised on its own in a later run.
+"""
+
+
+import time
+
+import dagster as dg
+import mlflow
+import polars as pl
+
+from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
+from ouroboros.config import PipelineConfig, StudyConfig
+from ouroboros.generators import create, load
+from ouroboros.policies import build_pool
+from ouroboros.verdict import GateRefusal, fingerprint, require_approved
+from resources import LakeResource, MlflowResource
+
+
+def pool_inputs(study: StudyConfig, generation: int) -> dict[str, dg.AssetIn]:
+    """The assets generation k reads, by policy: the graph shows exactly what each generation learns from."""
+    if generation == 0:
+        return {"real_train": dg.AssetIn("real_train")}
+    previous = {f"batch_g{generation - 1}": dg.AssetIn(batch_key(study.name, generation - 1))}
+    if study.policy == "replace":
+        return previous
+    if study.policy == "anchor":
+        return {"real_train": dg.AssetIn("real_train"), **previous}
+    earlier = {f"batch_g{j}": dg.AssetIn(batch_key(study.name, j)) for j in range(generation)}
+    return {"real_train": dg.AssetIn("real_train"), **earlier}
+
+
+def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefinition:
+    ins = pool_inputs(study, generation)
+
+    @dg.asset(
+        key=generator_key(study.name, generation), ins=ins, group_name=study.name,
+        kinds={"pytorch" if study.family != "copula" else "scipy", "mlflow"}, owners=[OWNER],
+        description=f"{study.family} generator, generation {generation} of study {study.name} "
+                    f"({study.policy} policy); trained on "
+                    + ("real_train." if generation == 0 else f"{', '.join(ins)} (approved batches only)."),
+        tags={"family": study.family, "policy": study.policy},
+    )
+    def generator(context: dg.AssetExecutionContext, lake: LakeResource, mlflow_tracking: MlflowResource,
+                  **inputs: pl.DataFrame) -> dg.Output[dict]:
+        real = inputs.get("real_train")
+        batches, parents = [], {}
+        for j in range(generation):
+            name = f"batch_g{j}"
+            if name not in inputs:
+                batches.append(pl.DataFrame())  # not used by this policy
+                continue
+            key = key_text(batch_key(study.name, j))
+            fp = fingerprint(inputs[name])
+            try:
+                require_approved(lake.read_verdict(key, fp))
+            except GateRefusal as exc:
+                raise dg.Failure(f"generation {generation} refuses its training pool: {exc}") from exc
+            batches.append(inputs[name])
+            parents[key] = fp
+        if real is not None:
+            parents["real_train"] = fingerprint(real)
+        pool = build_pool(study.policy, generation, real if real is not None else pl.DataFrame(), batches,
+                          lam=study.lam, seed=study.seed)
+        seed = study.seed * 1000 + generation
+        gen = create(study.family, seed=seed, **study.params)
+        run_name = f"{study.name}/gen_{generation}"
+        with mlflow_tracking.run(run_name, tags={"study": study.name, "family": study.family,
+                                                  "dagster_run_id": context.run_id}) as run:
+            mlflow.log_params({"family": study.family, "generation": generation, "study": study.name,
+                               "policy": study.policy, "parent_generation": generation - 1 if generation else "real",
+                               "seed": seed, "pool_rows": pool.rows.height,
+                               **{f"pool.{k}": v for k, v in pool.composition.items()},
+                               **{f"param.{k}": v for k, v in study.params.items()}})
+
+            def progress(epoch: int, losses: dict[str, float]) -> None:
+                mlflow.log_metrics({f"train.{k}": float(v) for k, v in losses.items()}, step=epoch)
+                context.log.info(f"{run_name} epoch {epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in losses.items()))
+
+            started = time.perf_counter()
+            gen.fit(pool.rows, callback=progress)
+            fit_seconds = time.perf_counter() - started
+            mlflow.log_metric("fit_seconds", fit_seconds)
+            target = lake.generator_dir(study.name, generation)
+            lake.replace_dir(target, gen.save)
+            model_uri = mlflow_tracking.log_generator(target)
+            url = mlflow_tracking.run_url(run)
+        record = {"study": study.name, "family": study.family, "generation": generation, "path": str(target),
+                  "seed": seed, "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
+                  "pool": pool.composition, "parents": parents}
+        return dg.Output(record, metadata={
+            "mlflow_run": dg.MetadataValue.url(url), "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
+            "fit_seconds": round(fit_seconds, 3), "pool_rows": pool.rows.height,
+            "pool_composition": dg.MetadataValue.json(pool.composition), "path": dg.MetadataValue.path(str(target)),
+        })
+
+    return generator
+
+
+def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | None) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=batch_key(study.name, generation), ins={"generator": dg.AssetIn(generator_key(study.name, generation))},
+        group_name=study.name, kinds={"polars", "parquet"}, owners=[OWNER],
+        description=f"Synthetic batch of generation {generation} ({study.name}); may feed training only "
+                    "after its blocking gate checks pass.",
+    )
+    def batch(context: dg.AssetExecutionContext, generator: dict, real_train: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+        gen = load(generator["path"])
+        rows = study.rows or default_rows or real_train.height
+        df = gen.sample(rows, seed=generator["seed"] + 7919)
+        context.log.info(f"sampled {df.height} rows from {generator['path']}")
+        return dg.Output(df, metadata={**table_metadata(df), "fingerprint": fingerprint(df),
+                                       "mlflow_run_id": generator["mlflow_run_id"]})
+
+    return batch
+
+
+def build_study_assets(config: PipelineConfig, study: StudyConfig) -> list[dg.AssetsDefinition]:
+    out = []
+    for k in range(study.generations):
+        out.append(build_generator_asset(study, k))
+        out.append(build_batch_asset(study, k, study.rows))
+    return out

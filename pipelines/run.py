@@ -1,0 +1,82 @@
+"""`python -m pipelines.run`: materialise the whole pipeline on the Dagster instance, then print a summary.
+
+Runs go to the instance under DAGSTER_HOME, so `dagster dev` on the same home shows them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import dagster as dg
+import polars as pl
+
+from assets.common import batch_key, key_text
+from ouroboros.verdict import fingerprint
+from pipelines.definitions import PIPELINE_JOB, REPORT_JOB, load_definitions
+from pipelines.settings import Settings
+
+
+def summarise(defs: dg.Definitions, settings: Settings, result) -> str:
+    from ouroboros.config import load_config
+    from resources import LakeResource
+
+    config = load_config(settings.config_path)
+    lake = LakeResource(root=str(settings.lake))
+    lines = [f"Dagster run {result.run_id}: {'SUCCESS' if result.success else 'STOPPED (see below)'}", ""]
+    for study in config.studies:
+        lines.append(f"Study {study.name} ({study.family}, {study.policy} policy)")
+        for k in range(study.generations):
+            key = key_text(batch_key(study.name, k))
+            path = settings.lake / "assets" / f"{key}.parquet"
+            if not path.exists():
+                lines.append(f"  generation {k}: not materialised (stopped upstream)")
+                continue
+            verdict = lake.read_verdict(key, fingerprint(pl.read_parquet(path)))
+            state = "PASS" if verdict.passed else "FAIL"
+            detail = "" if verdict.passed else " - " + "; ".join(
+                f["reason"] for f in verdict.failures[:3]) if verdict.failures else ""
+            shape = verdict.scores.get("fidelity.column_shapes")
+            lines.append(f"  generation {k}: gate {state}"
+                         + (f" (column shapes {shape:.3f})" if shape is not None else "") + detail)
+    model_path = settings.lake / "assets" / "downstream_model.json"
+    if model_path.exists():
+        m = json.loads(model_path.read_text())
+        h = m["headline"]
+        lines += ["", f"Downstream model ({m['task']}, {m['training_rows']} synthetic training rows), on real holdout:",
+                  f"  trained on approved synthetic: {h} {m['tstr'][h]:.3f}   "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in m["tstr"].items() if k != h),
+                  f"  trained on real (baseline):    {h} {m['trtr'][h]:.3f}   "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in m["trtr"].items() if k != h)]
+    lines += ["", "Where to look next:",
+              f"  collapse report   {settings.lake / 'reports' / 'collapse_report.md'}",
+              "  Dagster UI        bin/ui            (http://127.0.0.1:3000)",
+              "  MLflow UI         bin/mlflow-ui     (http://127.0.0.1:5000)",
+              f"  GX Data Docs      {settings.gx_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.parse_args(argv)
+    settings = Settings.from_env()
+    defs = load_definitions()
+    instance = dg.DagsterInstance.get()
+    started = time.perf_counter()
+    result = defs.get_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        # the gate stopped the run: rebuild the report from the stored verdicts so it shows where
+        defs.get_job_def(REPORT_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    print()
+    print(summarise(defs, settings, result))
+    print(f"\npipeline time: {time.perf_counter() - started:.1f} s")
+    gate_stopped = not result.success and all(
+        e.event_type_value != "STEP_FAILURE" or "check" in (e.step_key or "") for e in result.all_events
+    )
+    return 0 if result.success or gate_stopped else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

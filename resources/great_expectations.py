@@ -1,0 +1,108 @@
+"""Great Expectations as a resource: a file-backed context, suites built from contracts, Data Docs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import polars as pl
+
+from ouroboros.quality.contract import Contract, validation_frame
+
+DATA_SOURCE = "ouroboros_batches"
+
+
+class ExpectColumnTailQuantilesToBeBetween(gxe.ExpectColumnQuantileValuesToBeBetween):
+    """The stock quantile expectation; its `success` comes back as numpy.bool_ under numpy 2, which the
+    file store cannot serialise, so it is cast to a plain bool here."""
+
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+        out = super()._validate(metrics, runtime_configuration, execution_engine)
+        out["success"] = bool(out["success"])
+        return out
+
+
+_OVERRIDES = {"ExpectColumnQuantileValuesToBeBetween": ExpectColumnTailQuantilesToBeBetween}
+
+
+@dataclass
+class ContractValidation:
+    success: bool
+    results: list[dict] = field(default_factory=list)  # one per rule: expectation, column, success, observed, why
+
+    @property
+    def failures(self) -> list[dict]:
+        return [r for r in self.results if not r["success"]]
+
+
+class GreatExpectationsResource(dg.ConfigurableResource):
+    """`project_root` holds the GX file context (suites, validation results, Data Docs)."""
+
+    project_root: str
+
+    def _context(self):
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        Path(self.project_root).mkdir(parents=True, exist_ok=True)
+        return gx.get_context(mode="file", project_root_dir=self.project_root)
+
+    def save_suite(self, name: str, contract: Contract) -> str:
+        """Write the contract as a GX expectation suite named `name`."""
+        context = self._context()
+        suite = gx.ExpectationSuite(name=name)
+        for rule in contract.rules:
+            cls = _OVERRIDES.get(rule.expectation) or getattr(gxe, rule.expectation)
+            suite.add_expectation(cls(**rule.kwargs, meta={"why": rule.why}))
+        context.suites.add_or_update(suite)
+        return name
+
+    def validate(self, df: pl.DataFrame, suite_name: str, batch_name: str) -> ContractValidation:
+        """Validate a frame against a stored suite; results are kept in the context for Data Docs."""
+        context = self._context()
+        source = context.data_sources.add_or_update_pandas(DATA_SOURCE)
+        try:
+            asset = source.get_asset(batch_name)
+        except LookupError:
+            asset = source.add_dataframe_asset(batch_name)
+        try:
+            batch_def = asset.get_batch_definition("whole")
+        except KeyError:
+            batch_def = asset.add_batch_definition_whole_dataframe("whole")
+        suite = context.suites.get(suite_name)
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=f"{batch_name} vs {suite_name}", data=batch_def, suite=suite)
+        )
+        result = definition.run(batch_parameters={"dataframe": validation_frame(df)}, result_format="SUMMARY")
+        rows = []
+        for r in result.results:
+            cfg = r.expectation_config
+            rows.append({
+                "expectation": cfg.type,
+                "column": cfg.kwargs.get("column"),
+                "success": bool(r.success),
+                "observed": _jsonable(r.result.get("observed_value", r.result.get("unexpected_percent"))),
+                "why": (cfg.meta or {}).get("why", ""),
+            })
+        return ContractValidation(success=bool(result.success), results=rows)
+
+    def build_docs(self) -> str:
+        """Rebuild the Data Docs site; returns its index page URL."""
+        context = self._context()
+        context.build_data_docs()
+        return context.get_docs_sites_urls()[0]["site_url"]
+
+
+def _jsonable(value):
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)

@@ -1,0 +1,103 @@
+"""The lake: one folder (object storage at scale) holding tables, batches, generators, verdicts, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from ouroboros.verdict import GATE_CHECKS, CheckRecord, Verdict
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temp file and rename, so a crash never leaves a half-written file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_parquet(path: Path, df: pl.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        df.write_parquet(tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, default=str).encode())
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Paths inside the lake; every location the pipeline writes is derived here, nowhere else."""
+
+    root: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root)
+
+    def landing_dir(self) -> Path:
+        return self.path / "landing"
+
+    def accepted_dir(self) -> Path:
+        return self.path / "real" / "accepted"
+
+    def quarantine_dir(self) -> Path:
+        return self.path / "real" / "quarantine"
+
+    def generator_dir(self, study: str, generation: int) -> Path:
+        return self.path / "generators" / study / f"gen_{generation}"
+
+    def model_dir(self, name: str) -> Path:
+        return self.path / "models" / name
+
+    def reports_dir(self) -> Path:
+        return self.path / "reports"
+
+    def verdict_dir(self, batch_key: str) -> Path:
+        return self.path / "verdicts" / batch_key
+
+    def write_check_record(self, batch_key: str, record: CheckRecord) -> Path:
+        path = self.verdict_dir(batch_key) / f"{record.check}.json"
+        atomic_write_json(path, record.to_dict())
+        return path
+
+    def read_verdict(self, batch_key: str, batch_fingerprint: str | None,
+                     required: tuple[str, ...] = GATE_CHECKS) -> Verdict:
+        """The gate's verdict on this version of the batch, from the check records stored beside it."""
+        folder = self.verdict_dir(batch_key)
+        records = [CheckRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
+        return Verdict.combine(batch_key, records, batch_fingerprint, required)
+
+    def replace_dir(self, target: Path, build) -> Path:
+        """Build a folder next to `target` with `build(tmp_path)` and swap it in whole."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        try:
+            build(tmp)
+            old = target.with_name(f".{target.name}.old")
+            if target.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
