@@ -71,7 +71,8 @@ class GaussianCopula(Generator):
             marginals.append(m)
             scores.append(z)
         z = np.column_stack(scores)
-        corr = np.corrcoef(z, rowvar=False) if z.shape[1] > 1 else np.ones((1, 1))
+        with np.errstate(invalid="ignore", divide="ignore"):  # a constant column has zero variance
+            corr = np.corrcoef(z, rowvar=False) if z.shape[1] > 1 else np.ones((1, 1))
         corr = np.nan_to_num(np.atleast_2d(corr), nan=0.0)  # a constant column has no correlation
         np.fill_diagonal(corr, 1.0)
         a = self.params["shrinkage"]

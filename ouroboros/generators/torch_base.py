@@ -1,0 +1,200 @@
+"""Shared machinery of the PyTorch generators: encoding, device, seeding, batching and persistence.
+
+A subclass says which modules it has (`_build`), how one epoch trains them (`_train_epoch`) and how
+to draw encoded rows (`_generate`); this class does the rest. Every random draw of a fit or a sample
+comes from torch's global generator inside `torch.random.fork_rng`, seeded from the generator's seed,
+so the caller's RNG state is untouched and the same seed, data and device give the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+import torch
+
+from ouroboros.generators.base import Generator, GeneratorError, ProgressCallback
+from ouroboros.generators.encoding import TableEncoder
+from ouroboros.generators.groups import Groups
+
+ENCODER_FILE = "encoder.json"
+MODEL_FILE = "model.pt"
+
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+class TorchGenerator(Generator):
+    """Base of the GAN, VAE and diffusion generators."""
+
+    CONTINUOUS: ClassVar[str] = "mixture"  # how the encoder treats continuous columns
+    COMMON_PARAMS: ClassVar[dict[str, tuple[type, Any]]] = {
+        "epochs": (int, 300),
+        "batch_size": (int, 500),
+        "max_modes": (int, 10),  # mixture components per continuous column
+        "max_levels": (int, 64),  # one-hot width cap for a categorical; rarer values share an "other" level
+        "discrete_limit": (int, 32),  # numeric columns with at most this many distinct values are categorical
+        "fit_rows": (int, 5000),  # rows the mixtures are fitted on
+    }
+    # modules named here are saved and restored; `_build` must create them
+    MODULES: ClassVar[tuple[str, ...]] = ()
+    TRANSIENT: ClassVar[tuple[str, ...]] = ()  # attributes set for training only, dropped after fit
+
+    def _validate_params(self) -> None:
+        p = self.params
+        if not _DEVICE.match(str(self.device)):
+            raise GeneratorError(f"{self.family}: device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        for name, lo in (("epochs", 1), ("batch_size", 2), ("max_modes", 1), ("max_levels", 2),
+                         ("discrete_limit", 0), ("fit_rows", 10)):
+            if p[name] < lo:
+                raise GeneratorError(f"{self.family}: parameter {name} must be at least {lo}, got {p[name]}")
+        for name, (kind, _) in self.PARAMS.items():
+            if kind is float and p[name] is not None and not np.isfinite(p[name]):
+                raise GeneratorError(f"{self.family}: parameter {name} must be finite, got {p[name]}")
+        self._validate_model_params()
+
+    def _validate_model_params(self) -> None:
+        """Subclasses check their own ranges here."""
+
+    def _positive(self, *names: str) -> None:
+        for name in names:
+            if self.params[name] <= 0:
+                raise GeneratorError(f"{self.family}: parameter {name} must be positive, got {self.params[name]}")
+
+    def _dims(self, name: str) -> tuple[int, ...]:
+        """A layer-width parameter written as '256,256'."""
+        text = self.params[name]
+        try:
+            dims = tuple(int(x) for x in text.split(",") if x.strip())
+        except ValueError:
+            dims = ()
+        if not dims or min(dims) < 1:
+            raise GeneratorError(
+                f"{self.family}: parameter {name} must be comma-separated positive widths like '256,256', got {text!r}"
+            )
+        return dims
+
+    # -- device and RNG ---------------------------------------------------------------------------
+
+    def _torch_device(self) -> torch.device:
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise GeneratorError(f"{self.family}: device {self.device!r} requested but no CUDA GPU is available; use 'cpu'")
+        return device
+
+    @contextmanager
+    def _seeded(self, seed: int):
+        device = self._torch_device()
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield device
+
+    # -- Generator hooks --------------------------------------------------------------------------
+
+    def _fit(self, df: pl.DataFrame, callback: ProgressCallback | None) -> None:
+        p = self.params
+        self._encoder = TableEncoder(
+            continuous=self.CONTINUOUS, max_modes=p["max_modes"], max_levels=p["max_levels"],
+            discrete_limit=p["discrete_limit"], fit_rows=p["fit_rows"],
+        ).fit(df, self.schema, seed=self.seed)
+        num, codes = self._encoder.transform(df, seed=self.seed)
+        with self._seeded(self.seed) as device:
+            self._setup(device)
+            num_t = torch.from_numpy(num).to(device)
+            codes_t = torch.from_numpy(codes).to(device)
+            self._prepare(num_t, codes_t)
+            for m in self.MODULES:
+                getattr(self, m).train()
+            n = len(num_t)
+            batch = min(p["batch_size"], n)
+            for epoch in range(p["epochs"]):
+                losses = self._train_epoch(num_t, codes_t, batch)
+                if callback is not None:
+                    callback(epoch, {k: float(v) for k, v in losses.items()})
+            for m in self.MODULES:
+                getattr(self, m).eval()
+            for name in self.TRANSIENT:  # training-only tensors: free them, a fitted generator may live long
+                self.__dict__.pop(name, None)
+
+    def _sample(self, n: int, seed: int) -> pl.DataFrame:
+        nums, codes = [], []
+        with self._seeded(seed) as device, torch.no_grad():
+            self._setup(device, build=False)
+            for start in range(0, n, self.SAMPLE_BATCH):
+                num, code = self._generate(min(self.SAMPLE_BATCH, n - start))
+                nums.append(num.float().cpu().numpy())
+                codes.append(code.cpu().numpy())
+        return self._encoder.decode(np.concatenate(nums), np.concatenate(codes), seed=seed)
+
+    SAMPLE_BATCH: ClassVar[int] = 8192
+
+    def _setup(self, device: torch.device, build: bool = True) -> None:
+        """Layout tensors on `device` and, when fitting, fresh modules."""
+        enc = self._encoder
+        self._device = device
+        self._groups = Groups(enc.group_sizes, device)
+        self._n_num = enc.n_scalars
+        if build:
+            self._build(device)
+        else:
+            for m in self.MODULES:
+                getattr(self, m).to(device).eval()
+
+    def _state(self, path: Path) -> None:
+        self._encoder.save(path / ENCODER_FILE)
+        state = {m: {k: v.detach().cpu() for k, v in getattr(self, m).state_dict().items()} for m in self.MODULES}
+        state["extra"] = {k: v.detach().cpu() for k, v in self._extra_state().items()}
+        torch.save(state, path / MODEL_FILE)
+
+    def _restore(self, path: Path) -> None:
+        self._encoder = TableEncoder.load(path / ENCODER_FILE)
+        state = torch.load(path / MODEL_FILE, map_location="cpu", weights_only=True)
+        with self._seeded(0) as device:  # module construction draws initial weights; keep the caller's RNG as is
+            self._setup(device)
+        for m in self.MODULES:
+            getattr(self, m).load_state_dict(state[m])
+            getattr(self, m).eval()
+        self._load_extra_state({k: v.to(device) for k, v in state.get("extra", {}).items()})
+
+    # -- for subclasses ---------------------------------------------------------------------------
+
+    def _build(self, device: torch.device) -> None:
+        raise NotImplementedError
+
+    def _prepare(self, num: torch.Tensor, codes: torch.Tensor) -> None:
+        """Precompute anything training needs from the encoded data (e.g. sampling tables)."""
+
+    def _train_epoch(self, num: torch.Tensor, codes: torch.Tensor, batch: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def _extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors other than module weights that sampling needs (saved with the model)."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Inverse of `_extra_state`."""
+
+
+def mlp(dims: list[int], act: type[torch.nn.Module] = torch.nn.ReLU) -> torch.nn.Sequential:
+    """Linear layers of widths dims[0] -> ... -> dims[-1] with `act` between them (none after the last)."""
+    layers: list[torch.nn.Module] = []
+    for i in range(len(dims) - 1):
+        layers.append(torch.nn.Linear(dims[i], dims[i + 1]))
+        if i < len(dims) - 2:
+            layers.append(act())
+    return torch.nn.Sequential(*layers)
+
+
+def batches(n: int, batch: int, device: torch.device):
+    """Shuffled index batches covering every row once (the last partial batch is dropped if tiny)."""
+    perm = torch.randperm(n, device=device)
+    steps = max(1, n // batch)
+    for i in range(steps):
+        yield perm[i * batch : (i + 1) * batch]
