@@ -3,7 +3,6 @@
 
 import dagster as dg
 import mlflow
-import polars as pl
 
 from assets.common import OWNER, batch_key, key_text
 from ouroboros.config import PipelineConfig
@@ -28,10 +27,10 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
         for study in config.studies:
             for k in range(study.generations):
                 key = key_text(batch_key(study.name, k))
-                path = lake.path / "assets" / f"{key}.parquet"
-                if not path.exists():
+                batch = lake.read_asset_table(batch_key(study.name, k).path)
+                if batch is None:
                     continue
-                verdict = lake.read_verdict(key, fingerprint(pl.read_parquet(path)))
+                verdict = lake.read_verdict(key, fingerprint(batch))
                 # a batch no check has judged yet is 'not judged', not 'failed'
                 passed = None if verdict.missing and all(verdict.checks.values()) else verdict.passed
                 records.append(GenerationRecord(study.name, k, passed, verdict.scores, verdict.failures))

@@ -15,20 +15,24 @@ from resources import LakeResource, MlflowResource
 
 def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
     study = config.study(config.training.study)
-    ins = {f"batch_g{k}": dg.AssetIn(batch_key(study.name, k)) for k in range(study.generations)}
+    # batches are read from the lake, not passed in: a generation after a failed one was never made, and that
+    # must read as "chain stopped", not as a missing input
+    batch_keys = [batch_key(study.name, k) for k in range(study.generations)]
 
     @dg.asset(
-        ins=ins, group_name="training", kinds={"polars", "parquet"}, owners=[OWNER],
+        deps=batch_keys, group_name="training", kinds={"polars", "parquet"}, owners=[OWNER],
         description=f"Synthetic rows that may feed training: the approved batches of study {study.name} "
                     f"({config.training.generations} generations). Every batch is re-checked against its stored "
                     "gate verdict; the chain stops at the first batch without one.",
     )
-    def training_set(context: dg.AssetExecutionContext, lake: LakeResource, **batches: pl.DataFrame):
+    def training_set(context: dg.AssetExecutionContext, lake: LakeResource):
         approved, refused = [], {}
-        for k in range(study.generations):
-            key = key_text(batch_key(study.name, k))
-            batch = batches[f"batch_g{k}"]
+        for k, asset_key in enumerate(batch_keys):
+            key = key_text(asset_key)
+            batch = lake.read_asset_table(asset_key.path)
             try:
+                if batch is None:
+                    raise GateRefusal(f"{key}: the batch has not been materialised")
                 require_approved(lake.read_verdict(key, fingerprint(batch)))
             except GateRefusal as exc:
                 refused[key] = str(exc)

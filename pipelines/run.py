@@ -11,7 +11,6 @@ import sys
 import time
 
 import dagster as dg
-import polars as pl
 
 from assets.common import batch_key, key_text
 from ouroboros.verdict import fingerprint
@@ -30,11 +29,11 @@ def summarise(defs: dg.Definitions, settings: Settings, result) -> str:
         lines.append(f"Study {study.name} ({study.family}, {study.policy} policy)")
         for k in range(study.generations):
             key = key_text(batch_key(study.name, k))
-            path = settings.lake / "assets" / f"{key}.parquet"
-            if not path.exists():
+            batch = lake.read_asset_table(batch_key(study.name, k).path)
+            if batch is None:
                 lines.append(f"  generation {k}: not materialised (stopped upstream)")
                 continue
-            verdict = lake.read_verdict(key, fingerprint(pl.read_parquet(path)))
+            verdict = lake.read_verdict(key, fingerprint(batch))
             state = "PASS" if verdict.passed else "FAIL"
             detail = "" if verdict.passed else " - " + "; ".join(
                 f["reason"] for f in verdict.failures[:3]) if verdict.failures else ""
@@ -65,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     defs = load_definitions()
     instance = dg.DagsterInstance.get()
     started = time.perf_counter()
-    result = defs.get_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
     if not result.success:
         # the gate stopped the run: rebuild the report from the stored verdicts so it shows where
-        defs.get_job_def(REPORT_JOB).execute_in_process(instance=instance, raise_on_error=False)
+        defs.resolve_job_def(REPORT_JOB).execute_in_process(instance=instance, raise_on_error=False)
     print()
     print(summarise(defs, settings, result))
     print(f"\npipeline time: {time.perf_counter() - started:.1f} s")

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from resources.lake import atomic_write_json, atomic_write_parquet
+from resources.lake import asset_file, atomic_write_json, atomic_write_parquet
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -17,7 +17,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
     root: str
 
     def _base(self, key: dg.AssetKey) -> Path:
-        return Path(self.root, "assets", *key.path)
+        return asset_file(self.root, key.path, "")
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         base = self._base(context.asset_key)

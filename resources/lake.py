@@ -43,6 +43,11 @@ def atomic_write_json(path: Path, obj) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, default=str).encode())
 
 
+def asset_file(root: str | Path, key_path: list[str] | tuple[str, ...], suffix: str) -> Path:
+    """Where the lake's IO manager keeps an asset's value: `<root>/assets/<key path><suffix>`."""
+    return Path(root, "assets", *key_path).with_suffix(suffix)
+
+
 class LakeResource(dg.ConfigurableResource):
     """Paths inside the lake; every location the pipeline writes is derived here, nowhere else."""
 
@@ -51,6 +56,11 @@ class LakeResource(dg.ConfigurableResource):
     @property
     def path(self) -> Path:
         return Path(self.root)
+
+    def read_asset_table(self, key_path: list[str] | tuple[str, ...]) -> pl.DataFrame | None:
+        """The stored frame of a table asset, or None if it was never materialised."""
+        path = asset_file(self.root, key_path, ".parquet")
+        return pl.read_parquet(path) if path.exists() else None
 
     def landing_dir(self) -> Path:
         return self.path / "landing"

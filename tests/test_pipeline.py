@@ -1,0 +1,154 @@
+"""The whole graph through Dagster on a tiny table, with real MLflow, Great Expectations and lake stores in a
+temp folder: the good chain passes its gate, a deliberately broken chain is stopped, and training refuses
+a failed batch even when materialised on its own later."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import mlflow
+import numpy as np
+import polars as pl
+import pytest
+
+from ouroboros.config import PipelineConfig
+from ouroboros.generators import register
+from ouroboros.generators.copula import GaussianCopula
+from pipelines.definitions import PIPELINE_JOB, build_definitions
+from pipelines.settings import Settings
+
+
+class ShrunkCopula(GaussianCopula):
+    """A broken generator: a copula whose numeric columns come out squeezed towards their median (collapse)."""
+
+    family = "shrunk"
+
+    def _sample(self, n: int, seed: int) -> pl.DataFrame:
+        df = super()._sample(n, seed)
+        numeric = [c.name for c in self.schema.columns if c.kind.value == "continuous"]
+        return df.with_columns([(pl.col(c) - pl.col(c).median()) * 0.3 + pl.col(c).median() for c in numeric])
+
+
+register("shrunk", f"{__name__}:ShrunkCopula")
+
+
+def make_settings(tmp_path: Path) -> Settings:
+    lake = tmp_path / "lake"
+    return Settings(config_path=tmp_path / "ouroboros.yaml", lake=lake,
+                    mlflow_tracking_uri=f"sqlite:///{lake / 'mlflow.db'}", mlflow_artifacts=lake / "mlartifacts",
+                    gx_root=lake / "gx", landing=lake / "landing")
+
+
+def make_config(source: Path, training_study: str = "good") -> PipelineConfig:
+    return PipelineConfig.model_validate({
+        "data": {"source": str(source), "target": "outcome", "holdout_fraction": 0.25, "seed": 0},
+        "studies": [
+            {"name": "good", "family": "copula", "policy": "replace", "generations": 2},
+            {"name": "broken", "family": "shrunk", "policy": "replace", "generations": 2},
+        ],
+        "training": {"study": training_study},
+        "downstream": {"epochs": 2},
+    })
+
+
+@pytest.fixture()
+def tiny_source(tmp_path: Path, small_demo: pl.DataFrame) -> Path:
+    path = tmp_path / "real.parquet"
+    small_demo.write_parquet(path)
+    return path
+
+
+def test_definitions_load(tmp_path, tiny_source):
+    defs = build_definitions(make_config(tiny_source), make_settings(tmp_path))
+    dg.Definitions.validate_loadable(defs)
+    job = defs.resolve_job_def(PIPELINE_JOB)
+    keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert {"real_data", "real_train", "real_holdout", "good/generator_g1", "good/batch_g1", "broken/batch_g0",
+            "training_set", "downstream_model", "collapse_report"} <= keys
+    checks = defs.resolve_asset_graph().asset_check_keys
+    assert dg.AssetCheckKey(dg.AssetKey(["good", "batch_g0"]), "contract") in checks
+    assert len(checks) == 4 * 4  # four blocking checks on each of the four batches
+
+
+def test_full_graph_gates_batches(tmp_path, tiny_source):
+    settings = make_settings(tmp_path)
+    defs = build_definitions(make_config(tiny_source), settings)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
+        evaluations = {(e.asset_key.path[0], e.asset_key.path[1], e.check_name): e
+                       for e in result.get_asset_check_evaluations()}
+
+        # the good chain passes every check, the broken chain's first batch is blocked on what broke
+        assert all(evaluations[("good", f"batch_g{k}", c)].passed
+                   for k in range(2) for c in ("contract", "fidelity", "privacy", "collapse"))
+        assert not evaluations[("broken", "batch_g0", "contract")].passed
+        failures = evaluations[("broken", "batch_g0", "contract")].metadata["failures"].value
+        assert "sampling_weight keeps its spread" in failures
+
+        # blocking: nothing downstream of the failed batch ran in this run
+        materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+        assert "broken/batch_g0" in materialized
+        assert "broken/generator_g1" not in materialized
+        assert {"good/batch_g1", "training_set", "downstream_model"} <= materialized
+        assert not result.success  # the run reports the stopped chain
+
+        # the training set holds exactly the approved good batches
+        training = pl.read_parquet(settings.lake / "assets" / "training_set.parquet")
+        good = [pl.read_parquet(settings.lake / "assets" / "good" / f"batch_g{k}.parquet") for k in range(2)]
+        assert training.equals(pl.concat(good))
+        real = pl.read_parquet(settings.lake / "assets" / "real_train.parquet")
+        assert training.schema == real.schema
+
+        # MLflow holds a run per generation with the gate's metrics, a loadable generator, and the downstream run
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        runs = mlflow.search_runs(experiment_names=["ouroboros"], output_format="list")
+        names = {r.info.run_name for r in runs}
+        assert {"good/gen_0", "good/gen_1", "broken/gen_0", "downstream_model"} <= names
+        gen0 = next(r for r in runs if r.info.run_name == "good/gen_0")
+        assert gen0.data.params["family"] == "copula" and gen0.data.params["parent_generation"] == "real"
+        assert gen0.data.metrics["gate.contract.passed"] == 1.0
+        model_uri = result.output_for_node("good__generator_g0")["model_uri"]
+        sampled = mlflow.pyfunc.load_model(model_uri).predict(__import__("pandas").DataFrame({"n": [25], "seed": [4]}))
+        assert list(sampled.columns) == real.columns and len(sampled) == 25
+        downstream = next(r for r in runs if r.info.run_name == "downstream_model")
+        assert 0.0 <= downstream.data.metrics["tstr.accuracy"] <= 1.0 and "trtr.roc_auc" in downstream.data.metrics
+
+        # Great Expectations kept the validation results and built Data Docs
+        assert (settings.gx_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+        assert any((settings.gx_root / "gx" / "uncommitted" / "validations").rglob("*.json"))
+
+        # the report was written (by the failed run's remaining steps or not): rebuild it on its own
+        report = build_definitions(make_config(tiny_source), settings).resolve_job_def("collapse_report_job")
+        assert report.execute_in_process(instance=instance).success
+        page = (settings.lake / "reports" / "collapse_report.md").read_text()
+        assert "**broken**: guard tripped at generation 0" in page and "**good**: no gate failure" in page
+
+        # later, materialising training_set alone for the broken study is refused: the verdict lives with the batch
+        refusing = build_definitions(make_config(tiny_source, training_study="broken"), settings)
+        alone = dg.materialize(
+            [a for a in refusing.assets if isinstance(a, dg.AssetsDefinition)],
+            selection=dg.AssetSelection.assets("training_set"), instance=instance,
+            resources=refusing.resources, raise_on_error=False,
+        )
+        assert not alone.success
+        failure = next(e for e in alone.all_events if e.event_type_value == "STEP_FAILURE")
+        assert "no approved synthetic batch" in str(failure.event_specific_data.error), failure.event_specific_data.error
+
+
+def test_seeded_pipeline_is_reproducible(tmp_path, tiny_source):
+    """Two runs on the same data and config make the same batches."""
+    batches = []
+    for name in ("a", "b"):
+        settings = make_settings(tmp_path / name)
+        config = make_config(tiny_source)
+        config.studies = config.studies[:1]
+        defs = build_definitions(config, settings)
+        keys = [dg.AssetKey(k) for k in ("real_data", "real_train", "real_holdout", "real_contract")]
+        keys += [dg.AssetKey(["good", f"{kind}_g{k}"]) for k in range(2) for kind in ("generator", "batch")]
+        with dg.instance_for_test() as instance:
+            result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, asset_selection=keys)
+            assert result.success
+        batches.append(pl.read_parquet(settings.lake / "assets" / "good" / "batch_g1.parquet"))
+    assert batches[0].equals(batches[1])
+    assert not np.isclose(batches[0]["sampling_weight"].std(), 0.0)
