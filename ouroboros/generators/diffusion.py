@@ -28,22 +28,27 @@ def _alpha_bar(t: torch.Tensor) -> torch.Tensor:
 
 
 class _Denoiser(nn.Module):
-    def __init__(self, inp: int, out: int, dims: tuple[int, ...], time_dim: int) -> None:
+    def __init__(self, n_num: int, levels: int, out: int, dims: tuple[int, ...], time_dim: int) -> None:
         super().__init__()
         self.time_dim = time_dim
         self.time = nn.Sequential(nn.Linear(time_dim, dims[0]), nn.SiLU(), nn.Linear(dims[0], dims[0]))
-        self.inp = nn.Linear(inp, dims[0])
+        self.inp = nn.Linear(n_num, dims[0])
+        # a linear layer on the one-hot of every group, done as a lookup: rows x groups instead of rows x levels
+        self.levels = nn.EmbeddingBag(levels, dims[0], mode="sum")
         layers: list[nn.Module] = []
         for a, b in zip(dims, dims[1:]):
             layers += [nn.SiLU(), nn.Linear(a, b)]
         self.body = nn.Sequential(*layers, nn.SiLU(), nn.Linear(dims[-1], out))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, level_ids: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         half = self.time_dim // 2
         freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=x.device) / half)
         angles = 1000.0 * t[:, None] * freqs[None]
         emb = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
-        return self.body(self.inp(x) + self.time(emb))
+        h = self.inp(x) + self.time(emb)
+        if level_ids.shape[1]:
+            h = h + self.levels(level_ids)
+        return self.body(h)
 
 
 class TabularDiffusion(TorchGenerator):
@@ -73,7 +78,7 @@ class TabularDiffusion(TorchGenerator):
         g = self._groups
         # input: numeric values, then each group one-hot with one extra "masked" level
         self._in_groups = type(g)([s + 1 for s in g.sizes], device)
-        self.model = _Denoiser(self._n_num + self._in_groups.total, self._n_num + g.total,
+        self.model = _Denoiser(self._n_num, max(1, self._in_groups.total), self._n_num + g.total,
                                self._dims("dims"), self.params["time_dim"]).to(device)
 
     def _setup(self, device: torch.device, build: bool = True) -> None:
@@ -87,8 +92,8 @@ class TabularDiffusion(TorchGenerator):
         steps = p["epochs"] * max(1, len(num) // min(p["batch_size"], len(num)))
         self._sched = torch.optim.lr_scheduler.LambdaLR(self._opt, lambda i: max(0.0, 1.0 - i / steps))
 
-    def _inputs(self, x_num: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x_num, self._in_groups.one_hot(state)], dim=1)
+    def _denoise(self, x_num: torch.Tensor, state: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.model(x_num, state + self._in_groups.offsets, t)
 
     def _train_epoch(self, num: torch.Tensor, codes: torch.Tensor, batch: int) -> dict[str, torch.Tensor]:
         s, device = self._n_num, self._device
@@ -105,7 +110,7 @@ class TabularDiffusion(TorchGenerator):
             xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
             masked = torch.rand(c0.shape, device=device) < t[:, None]
             ct = torch.where(masked, mask_level, c0)
-            out = self.model(self._inputs(xt, ct), t)
+            out = self._denoise(xt, ct, t)
             loss_num = ((out[:, :s] - eps) ** 2).mean() if s else torch.zeros((), device=device)
             if self._groups.count:
                 nll = self._groups.nll(out[:, s:], c0)
@@ -130,7 +135,7 @@ class TabularDiffusion(TorchGenerator):
         grid = torch.linspace(1.0, 0.0, self.params["steps"] + 1, device=device)
         for i in range(self.params["steps"]):
             t, r = grid[i], grid[i + 1]
-            out = self.model(self._inputs(x, state), t.expand(n))
+            out = self._denoise(x, state, t.expand(n))
             ab_t, ab_s = _alpha_bar(t), _alpha_bar(r) if r > 0 else torch.tensor(1.0, device=device)
             if s:
                 eps = out[:, :s]
@@ -143,7 +148,9 @@ class TabularDiffusion(TorchGenerator):
                 else:
                     x = x0
             if g.count:
-                drawn = g.sample(out[:, s:])
+                # only the groups revealed at this step are drawn: about 1/steps of them
                 reveal = (state == mask_level) & (torch.rand(state.shape, device=device) < (t - r) / t)
-                state = torch.where(reveal, drawn, state)
+                rows, cols = reveal.nonzero(as_tuple=True)
+                if len(rows):
+                    state[rows, cols] = g.sample_at(out[:, s:], rows, cols)
         return x, state

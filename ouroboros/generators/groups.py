@@ -56,6 +56,15 @@ class Groups:
         u = torch.rand(logits.shape, device=logits.device, dtype=logits.dtype).clamp_(1e-10, 1 - 1e-10)
         return (logits - torch.log(-torch.log(u))).argmax(dim=-1)
 
+    def sample_at(self, flat: torch.Tensor, rows: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        """Draw a level for each selected (row, group) pair only: levels [K] (inverse CDF, one uniform per pair)."""
+        logits = torch.cat([flat, flat.new_zeros(flat.shape[0], 1)], dim=1)[rows[:, None], self.pad_index[groups]]
+        probs = torch.softmax(logits.masked_fill(~self.mask[groups], float("-inf")), dim=-1)
+        cum = probs.cumsum(dim=-1)
+        u = torch.rand(len(rows), 1, device=flat.device, dtype=cum.dtype) * cum[:, -1:]
+        level = (cum < u).sum(dim=-1)
+        return torch.minimum(level, torch.tensor(self.sizes, device=flat.device)[groups] - 1)
+
     def one_hot(self, codes: torch.Tensor) -> torch.Tensor:
         """codes [B, groups] -> one-hot [B, total]."""
         out = torch.zeros(codes.shape[0], self.total, device=codes.device)
