@@ -13,6 +13,7 @@ import dagster as dg
 import mlflow
 import polars as pl
 
+import ouroboros.collapse  # noqa: F401 - registers the "gaussian" reference family
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.generators import create, load
@@ -34,12 +35,15 @@ def pool_inputs(study: StudyConfig, generation: int) -> dict[str, dg.AssetIn]:
     return {"real_train": dg.AssetIn("real_train"), **earlier}
 
 
+KINDS = {"copula": "scipy", "gaussian": "numpy"}  # every other family is a PyTorch model
+
+
 def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefinition:
     ins = pool_inputs(study, generation)
 
     @dg.asset(
         key=generator_key(study.name, generation), ins=ins, group_name=study.name,
-        kinds={"pytorch" if study.family != "copula" else "scipy", "mlflow"}, owners=[OWNER],
+        kinds={KINDS.get(study.family, "pytorch"), "mlflow"}, owners=[OWNER],
         description=f"{study.family} generator, generation {generation} of study {study.name} "
                     f"({study.policy} policy); trained on "
                     + ("real_train." if generation == 0 else f"{', '.join(ins)} (approved batches only)."),

@@ -1,15 +1,27 @@
-"""The collapse report: every generation's scores per study, as one table, curves and a markdown page."""
+"""The collapse report: every generation's scores per study, as one table, curves and a markdown page.
+
+The noise band of an indicator is what fresh *real* data scores on it: bootstrap draws of real_holdout,
+scored against real_train by the same scorecard as a synthetic batch (`noise_band`), merged with any
+`<indicator>.noise_low/.noise_high/.noise_floor` scores the scorecard itself provides. A study's
+curve leaving that band is drift the real data's own sampling noise does not explain.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 # Indicators drawn as curves, when present; a reader looks at these before the full table.
 HEADLINE = ("fidelity.column_shapes", "collapse.variance_ratio.mean", "collapse.category_survival.mean",
             "privacy.exact_copy_rate")
+NOISE_SUFFIXES = (".noise_low", ".noise_high", ".noise_floor")
+# an indicator with no band counts as moved once it is this far (relative) from generation 0's value
+FALLBACK_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -19,29 +31,82 @@ class GenerationRecord:
     passed: bool | None  # None: the gate has not judged this batch
     scores: dict[str, float]
     failures: list[dict]
+    family: str = ""
+    policy: str = ""
+    pool: dict[str, int] = field(default_factory=dict)
 
 
 def summarise(scores: dict[str, float]) -> dict[str, float]:
     """Add per-family means (e.g. the mean variance ratio over columns) to a flat score dict."""
     out = dict(scores)
     for family in ("collapse.variance_ratio", "collapse.category_survival"):
-        values = [v for k, v in scores.items() if k.startswith(family + ".") and not k.endswith(".mean")]
+        values = [v for k, v in scores.items() if k.startswith(family + ".") and not k.endswith(".mean")
+                  and not k.endswith(NOISE_SUFFIXES)]
         if values:
             out[f"{family}.mean"] = sum(values) / len(values)
     return out
 
 
+def _is_noise_key(key: str) -> bool:
+    return key.endswith(NOISE_SUFFIXES)
+
+
 def report_table(records: list[GenerationRecord]) -> pl.DataFrame:
-    """Long table: study x generation x indicator -> value (plus the verdict)."""
+    """Long table: study x generation x indicator -> value (plus the verdict, family and policy)."""
     rows = [
-        {"study": r.study, "generation": r.generation, "passed": r.passed, "indicator": k, "value": float(v)}
+        {"study": r.study, "family": r.family, "policy": r.policy, "generation": r.generation, "passed": r.passed,
+         "indicator": k, "value": float(v)}
         for r in records
-        for k, v in summarise(r.scores).items()
+        for k, v in summarise(r.scores).items() if not _is_noise_key(k) and v is not None
     ]
-    schema = {"study": pl.String, "generation": pl.Int64, "passed": pl.Boolean, "indicator": pl.String,
-              "value": pl.Float64}
+    schema = {"study": pl.String, "family": pl.String, "policy": pl.String, "generation": pl.Int64,
+              "passed": pl.Boolean, "indicator": pl.String, "value": pl.Float64}
     return pl.DataFrame(rows, schema=schema).sort("study", "generation", "indicator")
 
+
+# -- noise -------------------------------------------------------------------------------------------
+
+Bands = dict[str, tuple[float, float]]
+
+
+def noise_band(real_train: pl.DataFrame, real_holdout: pl.DataFrame, score: Callable[[pl.DataFrame], dict],
+               rows: int | None = None, draws: int = 8, seed: int = 0, quantiles=(0.0, 1.0)) -> Bands:
+    """Range of each indicator over `draws` bootstrap samples of real_holdout scored by `score` (a scorecard)."""
+    if real_holdout.height == 0:
+        return {}
+    n = rows or real_holdout.height
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[float]] = {}
+    for _ in range(draws):
+        sample = real_holdout[rng.integers(0, real_holdout.height, size=n).tolist()]
+        for k, v in summarise(score(sample)).items():
+            values.setdefault(k, []).append(float(v))
+    return {k: (float(np.quantile(v, quantiles[0])), float(np.quantile(v, quantiles[1])))
+            for k, v in values.items() if len(v) == draws}
+
+
+def scorecard_bands(records: list[GenerationRecord]) -> Bands:
+    """Noise bands the scorecard itself reports, as `<indicator>.noise_low/high` or `<indicator>.noise_floor`."""
+    lows: dict[str, list[float]] = {}
+    highs: dict[str, list[float]] = {}
+    for r in records:
+        for k, v in r.scores.items():
+            for suffix, target in ((".noise_low", lows), (".noise_high", highs), (".noise_floor", lows),
+                                   (".noise_floor", highs)):
+                if k.endswith(suffix) and v is not None:
+                    target.setdefault(k[: -len(suffix)], []).append(float(v))
+    return {k: (min(lows[k]), max(highs.get(k, lows[k]))) for k in lows}
+
+
+def merge_bands(*bands: Bands) -> Bands:
+    out: Bands = {}
+    for b in bands:
+        for k, (lo, hi) in b.items():
+            out[k] = (min(lo, out[k][0]), max(hi, out[k][1])) if k in out else (lo, hi)
+    return out
+
+
+# -- what the guard and the indicators say -----------------------------------------------------------
 
 def guard_trips(records: list[GenerationRecord]) -> dict[str, tuple[int, str] | None]:
     """Per study: the first generation whose batch failed the gate, and the first failing indicator."""
@@ -54,51 +119,139 @@ def guard_trips(records: list[GenerationRecord]) -> dict[str, tuple[int, str] | 
     return trips
 
 
-def plot_curves(table: pl.DataFrame, path: Path) -> Path | None:
-    """One panel per headline indicator: value by generation, one line per study."""
+def first_movers(table: pl.DataFrame, bands: Bands) -> dict[str, tuple[int, str, float] | None]:
+    """Per study: the first generation >= 1 and the indicator that moved away from generation 0's value by
+    more than the real data's own sampling spread (the width of its noise band); ties: the largest move.
+
+    Indicators without a band count once they move FALLBACK_TOLERANCE (relative) from generation 0.
+    """
+    out: dict[str, tuple[int, str, float] | None] = {}
+    for study in table["study"].unique(maintain_order=True).to_list():
+        part = table.filter(pl.col("study") == study)
+        best: tuple[int, str, float] | None = None
+        for indicator in part["indicator"].unique().sort().to_list():
+            s = part.filter(pl.col("indicator") == indicator).sort("generation")
+            gens, vals = s["generation"].to_list(), s["value"].to_list()
+            if len(vals) < 2:
+                continue
+            ref = vals[0]
+            if indicator in bands:
+                lo, hi = bands[indicator]
+                scale = max(hi - lo, 0.01 * max(abs(lo), abs(hi)), 1e-3)
+            else:
+                scale = max(FALLBACK_TOLERANCE * abs(ref), 1e-3)
+            hit = next(((g, abs(v - ref) / scale) for g, v in zip(gens[1:], vals[1:]) if abs(v - ref) > scale),
+                       None)
+            if hit and (best is None or hit[0] < best[0] or (hit[0] == best[0] and hit[1] > best[2])):
+                best = (hit[0], indicator, hit[1])
+        out[study] = best
+    return out
+
+
+# -- drawing -----------------------------------------------------------------------------------------
+
+def plot_curves(table: pl.DataFrame, path: Path, bands: Bands | None = None,
+                indicators: tuple[str, ...] = HEADLINE) -> Path | None:
+    """One panel per indicator: value by generation, one line per study, the noise band shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [i for i in HEADLINE if i in set(table["indicator"].to_list())]
+    bands = bands or {}
+    present = set(table["indicator"].to_list())
+    shown = [i for i in indicators if i in present]
     if not shown:
         return None
-    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.4), squeeze=False)
-    for ax, indicator in zip(axes[0], shown):
+    cols = min(len(shown), 2)
+    rows = (len(shown) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 3.8 * rows), squeeze=False)
+    studies = table["study"].unique(maintain_order=True).to_list()
+    colours = {s: plt.get_cmap("tab20")(i % 20) for i, s in enumerate(studies)}
+    styles = {"replace": "-", "accumulate": "--", "anchor": ":"}
+    for ax, indicator in zip(axes.flat, shown):
         part = table.filter(pl.col("indicator") == indicator)
-        for study in part["study"].unique(maintain_order=True).to_list():
+        if indicator in bands:
+            lo, hi = bands[indicator]
+            ax.axhspan(lo, hi, color="grey", alpha=0.25, label="real-data noise band", zorder=0)
+        for study in studies:
             s = part.filter(pl.col("study") == study).sort("generation")
-            ax.plot(s["generation"].to_list(), s["value"].to_list(), marker="o", label=study)
+            if s.height == 0:
+                continue
+            policy = s["policy"][0] if "policy" in s.columns else ""
+            ax.plot(s["generation"].to_list(), s["value"].to_list(), marker="o", ms=4, label=study,
+                    color=colours[study], linestyle=styles.get(policy, "-"))
             failed = s.filter(pl.col("passed") == False)  # noqa: E712 - polars expression
-            ax.scatter(failed["generation"].to_list(), failed["value"].to_list(), marker="x", s=80, color="red",
+            ax.scatter(failed["generation"].to_list(), failed["value"].to_list(), marker="x", s=90, color="red",
                        zorder=3)
-        ax.set_title(indicator, fontsize=9)
+        ax.set_title(indicator, fontsize=10)
         ax.set_xlabel("generation")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
+    for ax in list(axes.flat)[len(shown):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    for ax in list(axes.flat)[1:len(shown)]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    handles.append(plt.Line2D([], [], marker="x", color="red", linestyle="none"))
+    labels.append("batch failed the gate")
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.025 * ((len(labels) + 3) // 4), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def report_markdown(records: list[GenerationRecord], plot_name: str | None = None) -> str:
-    """A page a reviewer reads: verdicts per generation, where the guard tripped, headline indicators."""
+def data_uri(png: Path) -> str:
+    """The PNG inline, so a markdown viewer without file access (the Dagster UI) still shows it."""
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+
+
+# -- the page ----------------------------------------------------------------------------------------
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"
+
+
+def report_markdown(records: list[GenerationRecord], plot_name: str | None = None, bands: Bands | None = None,
+                    approved: dict[str, str] | None = None) -> str:
+    """A page a reviewer reads: where each guard tripped, what moved first, verdicts and headline indicators."""
+    bands = merge_bands(scorecard_bands(records), bands or {})
     table = report_table(records)
+    trips = guard_trips(records)
+    movers = first_movers(table, bands) if table.height else {}
+    meta = {r.study: (r.family, r.policy) for r in records}
     lines = ["# Collapse report", ""]
-    for study, trip in guard_trips(records).items():
-        lines.append(f"- **{study}**: " + ("no gate failure" if trip is None
-                                           else f"guard tripped at generation {trip[0]} on `{trip[1]}`"))
-    lines += ["", "| study | generation | verdict | " + " | ".join(HEADLINE) + " |",
-              "|---|---|---|" + "---|" * len(HEADLINE)]
+    for study, trip in trips.items():
+        family, policy = meta[study]
+        what = f" ({family}, {policy})" if family else ""
+        line = f"- **{study}**: " + ("no gate failure" if trip is None
+                                     else f"guard tripped at generation {trip[0]} on `{trip[1]}`")
+        mover = movers.get(study)
+        line += what + (f"; first to move beyond real-data noise: `{mover[1]}` at generation {mover[0]}"
+                        if mover else "; no indicator moved beyond real-data noise")
+        if approved and study in approved:
+            line += f"; approved generator: {approved[study]}"
+        lines.append(line)
+    if plot_name:
+        lines += ["", f"![collapse curves]({plot_name})"]
+    head = ["study", "generation", "pool", "verdict", *HEADLINE]
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in sorted(records, key=lambda r: (r.study, r.generation)):
         s = summarise(r.scores)
         verdict = {True: "pass", False: "FAIL", None: "not judged"}[r.passed]
-        cells = [f"{s[k]:.3f}" if k in s else "" for k in HEADLINE]
-        lines.append(f"| {r.study} | {r.generation} | {verdict} | " + " | ".join(cells) + " |")
-    if plot_name:
-        lines += ["", f"![collapse curves]({plot_name})"]
-    lines += ["", f"{table.height} indicator values in the full table."]
+        if r.passed is False and r.failures:
+            verdict += " (" + ", ".join(f"`{f['indicator']}`" for f in r.failures[:3]) + ")"
+        pool = ", ".join(f"{k} {v}" for k, v in r.pool.items())
+        cells = [_fmt(s.get(k)) for k in HEADLINE]
+        lines.append(f"| {r.study} | {r.generation} | {pool} | {verdict} | " + " | ".join(cells) + " |")
+    shown_bands = [k for k in HEADLINE if k in bands]
+    if shown_bands:
+        lines += ["", "Real-data noise band (fresh real rows scored like a batch): "
+                  + "; ".join(f"`{k}` {bands[k][0]:.3f} to {bands[k][1]:.3f}" for k in shown_bands) + "."]
+    lines += ["", f"{table.height} indicator values in the full table (collapse_report.parquet)."]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,76 @@
+"""The collapse report's core: table, guard trips, first movers, noise bands, plot and page."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ouroboros.quality import evaluate
+from ouroboros.report import (
+    GenerationRecord,
+    data_uri,
+    first_movers,
+    guard_trips,
+    merge_bands,
+    noise_band,
+    plot_curves,
+    report_markdown,
+    report_table,
+    scorecard_bands,
+)
+
+
+def _records() -> list[GenerationRecord]:
+    def rec(study, k, passed, vr, shape, failures=(), policy="replace"):
+        scores = {"collapse.variance_ratio.a": vr, "collapse.variance_ratio.b": vr, "fidelity.column_shapes": shape,
+                  "fidelity.column_shapes.noise_floor": 0.97}
+        return GenerationRecord(study, k, passed, scores, list(failures), "copula", policy, {"real": 10})
+
+    fail = {"check": "collapse", "indicator": "variance_ratio.a", "value": 0.5, "threshold": 0.8, "reason": "squeezed"}
+    return [rec("acc", 0, True, 1.0, 0.99, policy="accumulate"), rec("acc", 1, True, 0.99, 0.99, policy="accumulate"),
+            rec("acc", 2, True, 1.01, 0.985, policy="accumulate"),
+            rec("rep", 0, True, 1.0, 0.99), rec("rep", 1, True, 0.8, 0.97), rec("rep", 2, False, 0.5, 0.9, [fail])]
+
+
+def test_table_is_long_with_means_and_without_noise_keys():
+    table = report_table(_records())
+    assert set(table.columns) >= {"study", "family", "policy", "generation", "passed", "indicator", "value"}
+    assert "collapse.variance_ratio.mean" in table["indicator"].to_list()
+    assert not any(i.endswith(".noise_floor") for i in table["indicator"].to_list())
+    assert table.filter((pl.col("study") == "rep") & (pl.col("generation") == 2)
+                        & (pl.col("indicator") == "collapse.variance_ratio.mean"))["value"].item() == 0.5
+
+
+def test_guard_trips_and_first_movers():
+    records = _records()
+    assert guard_trips(records) == {"acc": None, "rep": (2, "variance_ratio.a")}
+    bands = {"collapse.variance_ratio.mean": (0.95, 1.05), "fidelity.column_shapes": (0.98, 0.995)}
+    movers = first_movers(report_table(records), bands)
+    assert movers["acc"] is None  # every move stays within the real data's own spread
+    # rep moves at generation 1 on both; the variance ratio moved by more band widths
+    assert movers["rep"][0] == 1 and movers["rep"][1].startswith("collapse.variance_ratio")
+
+
+def test_bands_from_the_scorecard_and_from_real_data(small_demo):
+    assert scorecard_bands(_records()) == {"fidelity.column_shapes": (0.97, 0.97)}
+    train, holdout = small_demo.head(400), small_demo.tail(200)
+    band = noise_band(train, holdout, lambda s: evaluate(s, train, holdout).scores, rows=200, draws=5)
+    lo, hi = band["fidelity.column_shapes"]
+    assert 0.8 < lo <= hi <= 1.0
+    lo, hi = band["collapse.variance_ratio.mean"]
+    assert 0.75 < lo <= hi < 1.25
+    merged = merge_bands({"x": (0.1, 0.2)}, {"x": (0.15, 0.3), "y": (1, 2)})
+    assert merged == {"x": (0.1, 0.3), "y": (1, 2)}
+
+
+def test_page_and_plot(tmp_path):
+    records = _records()
+    png = plot_curves(report_table(records), tmp_path / "r.png", {"fidelity.column_shapes": (0.98, 0.995)})
+    assert png is not None and png.stat().st_size > 10_000
+    assert data_uri(png).startswith("data:image/png;base64,iVBOR")
+    page = report_markdown(records, png.name, {"collapse.variance_ratio.mean": (0.95, 1.05)},
+                           approved={"acc": "`ouroboros.acc.generator@approved` = version 3 (generation 2)"})
+    assert "**rep**: guard tripped at generation 2 on `variance_ratio.a`" in page
+    assert "**acc**: no gate failure" in page and "no indicator moved beyond real-data noise" in page
+    assert "first to move beyond real-data noise: `collapse.variance_ratio" in page
+    assert "@approved` = version 3" in page and "![collapse curves](r.png)" in page
+    assert "| rep | 2 | real 10 | FAIL (`variance_ratio.a`) |" in page
