@@ -1,7 +1,21 @@
-"""Real-data assets: the validated real table, its seeded train/holdout split, and the data contract."""
+"""Real-data assets: landed files ingested into the versioned real table, the table itself, its seeded
+train/holdout split, and the data contract synthetic batches are held to.
+
+The real table is a Delta Lake table under the lake, append-only: version 0 is `data.source`, each accepted
+landed file is one more commit whose metadata records the file's name, content hash, row count and archive path
+(the ledger). A file is moved out of landing only after its commit, so a process killed half-way leaves the
+table at the previous version (Delta commits are atomic) and the file in landing for the next attempt; a file
+whose hash is already in the ledger is never appended again.
+
+Duplicates: a duplicate *file* (same bytes as one already committed) is quarantined with reason
+`duplicate_file` and not appended; duplicate *rows* inside different files are kept, as real repeated records
+(crash tables legitimately repeat identical rows).
+"""
 
 
+import json
 import shutil
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,45 +24,90 @@ import polars as pl
 
 from assets.common import OWNER, table_metadata
 from ouroboros.config import PipelineConfig
-from ouroboros.landing import conform_landed
-from ouroboros.quality.contract import derive_contract
-from ouroboros.schema import SchemaError, infer_schema
+from ouroboros.landing import (
+    Problem,
+    cast_to_schema,
+    contract_problems,
+    file_sha256,
+    landing_contract,
+    read_landed,
+    structural_problems,
+    summarise,
+)
+from ouroboros.quality.contract import Contract, derive_contract
+from ouroboros.schema import SchemaError, TableSchema, infer_schema
 from ouroboros.split import train_holdout_split
 from ouroboros.tables import TableReadError, read_table
 from ouroboros.verdict import fingerprint
 from resources import GreatExpectationsResource, LakeResource
-from resources.lake import atomic_write_json, atomic_write_parquet
+from resources.lake import LEDGER_PREFIX, atomic_write_json
 
 CONTRACT_SUITE = "real_contract"
+LANDING_SUITE = "real_landing_contract"
+REAL_TABLE_POOL = "real_table"  # concurrency pool: one writer of the real table at a time (limit in dagster.yaml)
+INGEST = "real_ingest"
+LANDING_CHECK = "landing_contract"
+
+
+class IngestConfig(dg.Config):
+    landed_file: str | None = None  # set by the landing sensor: a new file to validate and append
 
 
 class RealDataConfig(dg.Config):
-    landed_file: str | None = None  # set by the landing sensor: a new file to validate and add
+    table_version: int | None = None  # read this version of the real table instead of the latest (reproduction)
 
 
 def build_real_assets(pipeline: PipelineConfig) -> list:
     data = pipeline.data
 
     @dg.asset(
-        group_name="real", kinds={"polars", "parquet"}, owners=[OWNER],
-        description=f"The real table from {data.source} plus every landed file accepted so far; "
-                    "the schema is checked before anything downstream sees it.",
+        name=INGEST, group_name="real", kinds={"deltalake"}, owners=[OWNER], pool=REAL_TABLE_POOL,
+        check_specs=[dg.AssetCheckSpec(LANDING_CHECK, asset=INGEST, blocking=True,
+                                       description="The landed file met the real-data contract and was appended; "
+                                                   "fails (and stops the run) when it was quarantined.")],
+        description="The ingest into the versioned real table: creates it from data.source (version 0) on first "
+                    "use, then validates the landed file named in run config and appends it as one Delta commit, "
+                    "or moves it to quarantine with a machine-readable reason. Nothing is deleted.",
+    )
+    def real_ingest(context: dg.AssetExecutionContext, config: IngestConfig, lake: LakeResource,
+                    gx_context: GreatExpectationsResource):
+        bootstrap = ensure_real_table(lake, data.source)
+        if config.landed_file is None:
+            outcome = {"status": "no_file", "version": lake.real_table_head(), **bootstrap}
+        else:
+            outcome = ingest_landed_file(context.log, Path(config.landed_file), lake, gx_context, pipeline)
+        passed = outcome["status"] != "quarantined"
+        yield dg.Output(outcome, metadata=_outcome_metadata(outcome))
+        yield dg.AssetCheckResult(
+            check_name=LANDING_CHECK, passed=passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=outcome.get("summary") or outcome["status"],
+            metadata=_outcome_metadata(outcome),
+        )
+
+    @dg.asset(
+        deps=[INGEST], group_name="real", kinds={"deltalake", "polars"}, owners=[OWNER],
+        description="The real table (Delta Lake, append-only) at its latest version: data.source plus every "
+                    "accepted landed file. The version read is recorded so every generator can name it.",
     )
     def real_data(context: dg.AssetExecutionContext, config: RealDataConfig,
                   lake: LakeResource) -> dg.Output[pl.DataFrame]:
-        df = read_table(data.source)
-        if config.landed_file:
-            ingest_landed_file(context, Path(config.landed_file), infer_schema(df), lake)
-        accepted = sorted(lake.accepted_dir().glob("*.parquet"))
-        if accepted:
-            df = pl.concat([df, *[pl.read_parquet(p) for p in accepted]], how="vertical_relaxed")
+        ensure_real_table(lake, data.source)  # real_data materialised on its own still finds its table
+        version = lake.real_table_head() if config.table_version is None else config.table_version
+        df = lake.read_real(version)
         try:
             infer_schema(df, target=data.target)
         except SchemaError as exc:
-            raise dg.Failure(f"{data.source}: {exc}") from exc
-        context.log.info(f"real_data: {df.height} rows from the source and {len(accepted)} accepted landed file(s)")
-        return dg.Output(df, metadata={**table_metadata(df), "source": data.source,
-                                       "accepted_files": len(accepted), "fingerprint": fingerprint(df)})
+            raise dg.Failure(f"{lake.real_table_uri()}@{version}: {exc}") from exc
+        files = sum(1 for e in lake.real_ledger().values() if e["version"] <= version) - 1
+        fp = fingerprint(df)
+        lake.record_real_version({"version": version, "table": lake.real_table_uri(), "rows": df.height,
+                                  "fingerprint": fp, "run_id": context.run_id})
+        context.log.info(f"real_data: {df.height} rows, real table version {version} "
+                         f"(data.source + {files} accepted landed file(s))")
+        return dg.Output(df, metadata={**table_metadata(df), "source": data.source, "real_table_version": version,
+                                       "real_table": dg.MetadataValue.path(lake.real_table_uri()),
+                                       "accepted_files": files, "fingerprint": fp})
 
     @dg.multi_asset(
         group_name="real", can_subset=False,
@@ -61,11 +120,12 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
                                                     "and privacy."),
         },
     )
-    def real_split(real_data: pl.DataFrame):
+    def real_split(real_data: pl.DataFrame, lake: LakeResource):
         stratify = data.target if real_data[data.target].n_unique() <= 50 else None
         train, holdout = train_holdout_split(real_data, data.holdout_fraction, data.seed, stratify=stratify)
-        yield dg.Output(train, output_name="real_train", metadata=table_metadata(train))
-        yield dg.Output(holdout, output_name="real_holdout", metadata=table_metadata(holdout))
+        version = {"real_table_version": lake.real_table_version()}
+        yield dg.Output(train, output_name="real_train", metadata={**table_metadata(train), **version})
+        yield dg.Output(holdout, output_name="real_holdout", metadata={**table_metadata(holdout), **version})
 
     @dg.asset(
         group_name="real", kinds={"great_expectations"}, owners=[OWNER],
@@ -84,25 +144,125 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
             "contract": dg.MetadataValue.md("| expectation | rule |\n|---|---|\n" + table),
         })
 
-    return [real_data, real_split, real_contract]
+    return [real_ingest, real_data, real_split, real_contract]
 
 
-def ingest_landed_file(context: dg.AssetExecutionContext, path: Path, schema, lake: LakeResource) -> bool:
-    """Accept a landed file (copy into the real table's folder) or quarantine it with the reason; never delete."""
+def _outcome_metadata(outcome: dict) -> dict:
+    meta = {k: v for k, v in outcome.items() if isinstance(v, (str, int, float, bool)) and k != "reasons"}
+    if outcome.get("reasons"):
+        meta["reasons"] = dg.MetadataValue.json(outcome["reasons"])
+    if outcome.get("version") is not None:
+        meta["real_table_version"] = outcome["version"]
+    return meta
+
+
+def ensure_real_table(lake: LakeResource, source: str) -> dict:
+    """Create the real table from `data.source` as version 0 if it does not exist; refuse a changed source."""
+    source_sha = file_sha256(source)
+    if lake.real_table_head() is None:
+        df = read_table(source)
+        version = lake.append_real(df, _ledger_entry(Path(source), source_sha, df.height, Path(source), "source"))
+        return {"bootstrapped": True, "source_sha256": source_sha, "version": version}
+    first = min(lake.real_ledger().values(), key=lambda e: e["version"], default=None)
+    if first is None or first.get("sha256") != source_sha:
+        raise dg.Failure(
+            f"the real table at {lake.real_table_uri()} was started from {first and first.get('file')} but "
+            f"data.source is now {source} (different content). A real table is append-only: land the new rows "
+            "as files in the landing folder, or point OUROBOROS_LAKE at a fresh lake for a different dataset.")
+    return {"bootstrapped": False, "source_sha256": source_sha}
+
+
+def _ledger_entry(path: Path, sha: str, rows: int, archive: Path, kind: str) -> dict[str, str]:
+    return {f"{LEDGER_PREFIX}{k}": str(v) for k, v in
+            {"sha256": sha, "file": path.name, "rows": rows, "archive": archive, "kind": kind,
+             "committed_at": datetime.now(timezone.utc).isoformat()}.items()}
+
+
+def landing_suite(lake: LakeResource, gx_context: GreatExpectationsResource, pipeline: PipelineConfig) -> Contract:
+    """The landing contract, derived once from version 0 of the real table and kept beside it."""
+    path = lake.real_dir() / "landing_schema.json"
+    if path.exists():
+        schema = TableSchema.from_dict(json.loads(path.read_text()))
+    else:
+        schema = infer_schema(lake.read_real(0), target=pipeline.data.target)
+        atomic_write_json(path, schema.to_dict())
+    contract = landing_contract(schema, pipeline.landing)
+    gx_context.save_suite(LANDING_SUITE, contract)
+    return contract
+
+
+def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExpectationsResource,
+                       pipeline: PipelineConfig) -> dict:
+    """Append a landed file to the real table, or quarantine it with its reasons. Returns the outcome record.
+
+    Safe to repeat after a crash at any point: the file's hash in the commit ledger says whether it was already
+    appended, and the file leaves landing only after the commit that holds its rows.
+    """
+    if not path.exists():
+        raise dg.Failure(f"{path}: the landed file is gone (already ingested or moved by hand?)")
+    started = time.perf_counter()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    sha, size = file_sha256(path), path.stat().st_size
+    base = {"file": path.name, "sha256": sha, "size_bytes": size}
+    known = lake.real_ledger().get(sha)
+    if known is not None:
+        archive = Path(known["archive"])
+        if known.get("kind") == "landed" and not archive.exists():
+            # killed after the commit, before the move: finish the move, append nothing
+            _move(path, archive)
+            log.warning(f"{path.name}: already committed as version {known['version']}; finished the move to "
+                        f"{archive}")
+            return {**base, "status": "accepted", "recovered": True, "version": int(known["version"]),
+                    "rows": int(known["rows"]), "archive": str(archive)}
+        problem = Problem("duplicate_file", f"same content as {known['file']}, already in the real table as "
+                          f"version {known['version']}; not appended twice")
+        return _quarantine(log, path, base, stamp, [problem], rows=_count_rows(path), lake=lake)
+
     try:
-        df = conform_landed(read_table(path), schema, str(path))
-    except (TableReadError, SchemaError) as exc:
-        target = lake.quarantine_dir() / f"{stamp}_{path.name}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), target)
-        atomic_write_json(target.with_name(target.name + ".reason.json"),
-                          {"file": path.name, "reason": str(exc), "quarantined_at": stamp})
-        context.log.error(f"quarantined {path.name}: {exc}")
-        return False
-    atomic_write_parquet(lake.accepted_dir() / f"{stamp}_{path.stem}.parquet", df)
-    archive = lake.path / "real" / "landed" / f"{stamp}_{path.name}"
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(path), archive)
-    context.log.info(f"accepted {path.name}: {df.height} rows")
-    return True
+        df = read_landed(path)
+    except TableReadError as exc:
+        code = "empty" if size == 0 else "unreadable"
+        return _quarantine(log, path, base, stamp, [Problem(code, str(exc))], rows=None, lake=lake)
+
+    contract = landing_suite(lake, gx_context, pipeline)
+    problems = structural_problems(df, contract.schema)
+    conformed = None
+    if not problems:
+        conformed = cast_to_schema(df, contract.schema)
+        validation = gx_context.validate(conformed, LANDING_SUITE, batch_name="landed_file")
+        problems = contract_problems(validation.results, conformed, contract)
+    if problems:
+        return _quarantine(log, path, base, stamp, problems, rows=df.height, lake=lake)
+
+    archive = lake.archive_dir() / f"{stamp}_{path.name}"
+    version = lake.append_real(conformed, _ledger_entry(path, sha, conformed.height, archive, "landed"))
+    _move(path, archive)  # only after the commit: a crash before this line leaves the file for the next attempt
+    seconds = round(time.perf_counter() - started, 3)
+    log.info(f"accepted {path.name}: {conformed.height} rows appended as real table version {version} ({seconds} s)")
+    return {**base, "status": "accepted", "version": version, "rows": conformed.height, "archive": str(archive),
+            "seconds": seconds}
+
+
+def _quarantine(log, path: Path, base: dict, stamp: str, problems: list[Problem], rows: int | None,
+                lake: LakeResource) -> dict:
+    target = lake.quarantine_dir() / f"{stamp}_{path.name}"
+    reason = {**base, "status": "quarantined", "rows": rows, "quarantined_file": str(target),
+              "quarantined_at": stamp, "table_version": lake.real_table_head(),
+              "summary": summarise(problems), "reasons": [p.to_dict() for p in problems]}
+    # the reason goes first: a crash between the two leaves the file in landing, to be checked again
+    atomic_write_json(target.with_name(target.name + ".reason.json"), reason)
+    _move(path, target)
+    log.error(f"quarantined {path.name}: {reason['summary']}")
+    return {**reason, "version": reason["table_version"]}
+
+
+def _count_rows(path: Path) -> int | None:
+    try:
+        return read_landed(path).height
+    except TableReadError:
+        return None
+
+
+def _move(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(src), dst)

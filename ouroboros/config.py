@@ -61,12 +61,30 @@ class TrainingConfig(_Strict):
     generations: Literal["all", "latest"] = "all"
 
 
+class LandingConfig(_Strict):
+    """How landed real-data files are checked before they may join the real table."""
+
+    settle_seconds: float = Field(5.0, ge=0, description="a file must be this old, and unchanged across two "
+                                                           "sensor ticks, before it is taken")
+    null_tolerance: float = Field(0.05, ge=0, le=1, description="allowed absolute excess of a column's null share "
+                                                                "over the first accepted data")
+    range_slack: float = Field(0.5, ge=0, description="numeric values may exceed the first accepted range by this "
+                                                      "share of its span on either side")
+    extra_categories: dict[str, list[str]] = Field(default_factory=dict, description="categories declared valid "
+                                                   "beyond those seen in the first accepted data, per column")
+    max_attempts: int = Field(3, ge=1, description="times the sensor re-requests a file whose run ended with the "
+                                                   "file still in landing (an interrupted ingest)")
+    alert_webhook: str | None = Field(None, description="optional URL alerts are POSTed to as JSON; "
+                                                        "OUROBOROS_ALERT_WEBHOOK overrides it")
+
+
 class PipelineConfig(_Strict):
     data: DataConfig
     studies: list[StudyConfig] = Field(default_factory=lambda: [StudyConfig(name="copula_replace")])
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     downstream: DownstreamConfig = Field(default_factory=DownstreamConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    landing: LandingConfig = Field(default_factory=LandingConfig)
 
     @field_validator("studies")
     @classmethod

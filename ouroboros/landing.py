@@ -1,30 +1,202 @@
-"""Checking a newly landed real-data file against the real table's schema before it may join it."""
+"""Checking a newly landed real-data file before it may join the real table.
+
+Two stages, both reported as `Problem`s a machine can read:
+
+1. structure (polars): the file can be read, has exactly the real columns, and every value can be cast to the
+   real column's dtype. A file failing here cannot be turned into a frame of the real schema at all.
+2. content (a Great Expectations suite built from `landing_contract`): rows > 0, null shares, numeric ranges
+   and category sets, measured against the *first accepted* data (version 0 of the real table) so the bounds
+   never drift with what later files bring.
+
+A file is accepted or quarantined whole: no row of a bad file ever reaches the table, and no row of any file is
+dropped, so rows landed = rows accepted + rows quarantined.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
 import polars as pl
 
-from ouroboros.schema import SchemaError, TableSchema
+from ouroboros.config import LandingConfig
+from ouroboros.quality.contract import Contract, Rule, pandas_dtype_name
+from ouroboros.schema import ColumnKind, SchemaError, TableSchema
+from ouroboros.tables import SUPPORTED_SUFFIXES, TableReadError, read_table
+
+BOM = "\ufeff"
+_DELIMITERS = (";", "\t", "|")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a landed file was refused."""
+
+    code: str  # unreadable | empty | missing_columns | extra_columns | wrong_type | contract | duplicate_file
+    detail: str
+    column: str | None = None
+    expectation: str | None = None
+    observed: object = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    """Content hash of a landed file: the identity a re-delivered or re-tried file is recognised by."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def is_landing_candidate(name: str) -> bool:
+    """Files the sensor may take: CSV/parquet, not hidden and not a writer's temp file (`.x.csv`, `x.csv.part`)."""
+    return not name.startswith((".", "~")) and Path(name).suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def read_landed(path: str | Path) -> pl.DataFrame:
+    """Read a landed CSV or parquet; a UTF-8 byte-order mark and stray spaces around column names are removed.
+
+    Windows line endings are handled by the CSV reader. Raises TableReadError if the file cannot be read.
+    """
+    df = read_table(path)
+    clean = [c.lstrip(BOM).strip() for c in df.columns]
+    if clean != df.columns:
+        if len(set(clean)) != len(clean):
+            raise TableReadError(f"{path}: column names collide once spaces/BOM are removed: {df.columns}")
+        df = df.rename(dict(zip(df.columns, clean)))
+    return df
+
+
+def structural_problems(df: pl.DataFrame, schema: TableSchema) -> list[Problem]:
+    """Everything that stops `df` being cast to the real schema: rows, columns, un-castable values."""
+    problems = []
+    if df.height == 0:
+        problems.append(Problem("empty", "the file has no rows"))
+    missing = [c for c in schema.names if c not in df.columns]
+    extra = [c for c in df.columns if c not in schema.names]
+    if df.width == 1 and missing:
+        sep = next((d for d in _DELIMITERS if d in df.columns[0]), None)
+        if sep is not None:
+            problems.append(Problem("wrong_delimiter", f"the file reads as one column {df.columns[0][:60]!r}: it "
+                                    f"seems to use {sep!r} as delimiter; land comma-separated CSV"))
+            return problems
+    if missing:
+        problems.append(Problem("missing_columns", f"missing column(s) {missing}", observed=missing))
+    if extra:
+        problems.append(Problem("extra_columns", f"unexpected column(s) {extra}; the real table's columns are "
+                                f"{schema.names}", observed=extra))
+    if missing or extra:
+        return problems
+    for spec in schema.columns:
+        s = df[spec.name]
+        cast = _cast(s, spec.polars_dtype)
+        broken = cast.is_null() & s.is_not_null()
+        n = int(broken.sum())
+        if n:
+            examples = s.filter(broken).cast(pl.String, strict=False).head(3).to_list()
+            problems.append(Problem("wrong_type", f"column {spec.name!r}: {n} value(s) cannot be read as "
+                                    f"{spec.dtype} (file dtype {s.dtype}), e.g. {examples}",
+                                    column=spec.name, observed=n))
+    return problems
 
 
 def conform_landed(df: pl.DataFrame, schema: TableSchema, source: str) -> pl.DataFrame:
-    """Return `df` cast to the real schema, or raise SchemaError listing every problem found."""
-    problems = []
-    if df.height == 0:
-        problems.append("the file has no rows")
-    missing = [c for c in schema.names if c not in df.columns]
-    extra = [c for c in df.columns if c not in schema.names]
-    if missing:
-        problems.append(f"missing column(s) {missing}")
-    if extra:
-        problems.append(f"unexpected column(s) {extra}")
-    if not problems:
-        for spec in schema.columns:
-            s = df[spec.name]
-            cast = s.cast(spec.polars_dtype, strict=False)
-            broken = int((cast.is_null() & s.is_not_null()).sum())
-            if broken:
-                problems.append(f"column {spec.name!r}: {broken} value(s) cannot be read as {spec.dtype}")
+    """Return `df` cast to the real schema, in its column order, or raise SchemaError listing every problem."""
+    problems = structural_problems(df, schema)
     if problems:
-        raise SchemaError(f"{source}: " + "; ".join(problems) + ". Fix the file and drop it into landing again.")
-    return df.select([df[spec.name].cast(spec.polars_dtype) for spec in schema.columns])
+        raise SchemaError(f"{source}: " + summarise(problems) + ". Fix the file and drop it into landing again.")
+    return cast_to_schema(df, schema)
+
+
+def cast_to_schema(df: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
+    """The real columns of `df`, in the real order and dtypes (after `structural_problems` found none)."""
+    return pl.DataFrame([_cast(df[spec.name], spec.polars_dtype) for spec in schema.columns])
+
+
+def _cast(s: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """Cast leniently: a value that does not fit becomes null, so the caller can count and name it."""
+    if dtype == pl.Boolean and s.dtype == pl.String:
+        words = {"true": True, "1": True, "false": False, "0": False}
+        return s.str.strip_chars().str.to_lowercase().replace_strict(words, default=None, return_dtype=pl.Boolean)
+    return s.cast(dtype, strict=False)
+
+
+def landing_contract(schema: TableSchema, config: LandingConfig) -> Contract:
+    """Rules every landed file must meet, from the profile of the first accepted data (`schema`).
+
+    Unlike the synthetic-batch contract there are no spread or tail rules: a new file of real rows may be a
+    small or skewed slice (one region, one month) and still be true data.
+    """
+    rules: list[Rule] = [
+        Rule("ExpectTableRowCountToBeBetween", {"min_value": 1, "max_value": None}, "a landed file is not empty"),
+        Rule("ExpectTableColumnsToMatchSet", {"column_set": schema.names, "exact_match": True},
+             "a landed file has exactly the real table's columns"),
+    ]
+    for spec in schema.columns:
+        col = spec.name
+        rules.append(Rule("ExpectColumnValuesToBeInTypeList",
+                          {"column": col, "type_list": [pandas_dtype_name(spec.polars_dtype)]},
+                          f"{col} has the real dtype {spec.dtype}"))
+        max_null = min(1.0, spec.null_fraction + config.null_tolerance)
+        if max_null < 1.0:
+            rules.append(Rule("ExpectColumnValuesToNotBeNull", {"column": col, "mostly": round(1.0 - max_null, 6)},
+                              f"{col} has at most {max_null:.1%} nulls (first accepted data: "
+                              f"{spec.null_fraction:.1%})"))
+        if spec.kind in (ColumnKind.CONTINUOUS, ColumnKind.INTEGER) and spec.min is not None:
+            slack = (spec.max - spec.min) * config.range_slack
+            lo, hi = spec.min - slack, spec.max + slack
+            rules.append(Rule("ExpectColumnValuesToBeBetween", {"column": col, "min_value": lo, "max_value": hi},
+                              f"{col} lies in [{lo:g}, {hi:g}] (first accepted range [{spec.min:g}, {spec.max:g}] "
+                              f"widened by {config.range_slack:.0%} of its span)"))
+        elif spec.kind == ColumnKind.CATEGORICAL:
+            allowed = sorted({*spec.categories, *config.extra_categories.get(col, [])})
+            rules.append(Rule("ExpectColumnValuesToBeInSet", {"column": col, "value_set": allowed},
+                              f"{col} uses only its {len(allowed)} known categories (declare new ones in "
+                              f"landing.extra_categories)"))
+    return Contract(rules=tuple(rules), schema=schema, batch_rows=0)
+
+
+def contract_problems(results: list[dict], df: pl.DataFrame, contract: Contract) -> list[Problem]:
+    """Failed rules of a GX validation (`ContractValidation.results`) as problems, each naming what broke it."""
+    rules = {(_snake(r.expectation), r.kwargs.get("column")): r for r in contract.rules}
+    problems = []
+    for r in results:
+        if r["success"]:
+            continue
+        column, rule = r.get("column"), rules.get((r["expectation"], r.get("column")))
+        evidence = _evidence(df, column, rule) if rule is not None and column in df.columns else None
+        observed = evidence or f"observed {r['observed']}"
+        detail = f"{r['why']}: failed ({observed})"
+        problems.append(Problem("contract", detail, column=column,
+                                expectation=rule.expectation if rule is not None else r["expectation"],
+                                observed=r["observed"]))
+    return problems
+
+
+def _evidence(df: pl.DataFrame, column: str, rule: Rule) -> str | None:
+    """The offending values behind a failed rule, found with polars (GX's summary gives only a percentage)."""
+    s = df[column]
+    if rule.expectation == "ExpectColumnValuesToBeInSet":
+        values = s.drop_nulls().cast(pl.String)
+        unseen = values.filter(~values.is_in(rule.kwargs["value_set"]))
+        counts = unseen.value_counts(sort=True).head(5).rows()
+        return f"{unseen.len()} row(s) with unseen categories " + ", ".join(f"{v!r} x{n}" for v, n in counts)
+    if rule.expectation == "ExpectColumnValuesToNotBeNull":
+        return f"{s.null_count()} of {s.len()} values are null"
+    if rule.expectation == "ExpectColumnValuesToBeBetween":
+        x = s.cast(pl.Float64)
+        out = x.filter((x < rule.kwargs["min_value"]) | (x > rule.kwargs["max_value"]))
+        return f"{out.len()} value(s) outside, from {out.min()} to {out.max()}"
+    return None
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def summarise(problems: list[Problem]) -> str:
+    return "; ".join(p.detail for p in problems)

@@ -1,50 +1,171 @@
-"""Sensors: start the pipeline when a new real-data file lands."""
+"""Sensors: start the production job when a real-data file lands, and record an alert when a run or gate fails."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 
-from ouroboros.tables import SUPPORTED_SUFFIXES
+from ouroboros.landing import is_landing_candidate
+from resources import LakeResource
 
-SETTLE_SECONDS = 5.0  # a file modified more recently than this may still be being written
+LANDING_KEY_TAG = "ouroboros/landing_key"  # file identity (name:size:mtime) a run was started for
+ATTEMPT_TAG = "ouroboros/landing_attempt"
+TERMINAL = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
-def landed_files(landing: Path, now: float) -> list[Path]:
+@dataclass
+class LandingCursor:
+    """The sensor's memory between ticks, stored as the Dagster cursor.
+
+    `pending`: files seen once, with the size and mtime they had (a file is taken only when a later tick sees
+    the same size and mtime, so a file still being written is not); `requested`: file key -> the run key and
+    attempt of its last run request; `seq`: a counter in every run key, so a file re-delivered later under the
+    same name, size and mtime still gets a run of its own (its content hash then says it is a duplicate).
+    """
+
+    seq: int = 0
+    pending: dict[str, list[int]] = field(default_factory=dict)
+    requested: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> LandingCursor:
+        if not text:
+            return cls()
+        raw = json.loads(text)
+        if isinstance(raw, list):  # the cursor of the first sensor version: a list of seen keys
+            return cls(requested={k: {"run_key": k, "attempt": 1} for k in raw})
+        return cls(seq=raw.get("seq", 0), pending=raw.get("pending", {}), requested=raw.get("requested", {}))
+
+    def dump(self) -> str:
+        return json.dumps({"seq": self.seq, "pending": self.pending, "requested": self.requested}, sort_keys=True)
+
+
+def scan_landing(landing: Path) -> dict[str, tuple[Path, int, int]]:
+    """Candidate files in the landing folder: name -> (path, size, mtime_ns)."""
     if not landing.exists():
-        return []
-    files = [p for p in landing.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
-             and not p.name.startswith(".")]
-    return sorted(p for p in files if now - p.stat().st_mtime >= SETTLE_SECONDS)
+        return {}
+    out = {}
+    for p in sorted(landing.iterdir()):
+        if p.is_file() and is_landing_candidate(p.name):
+            st = p.stat()
+            out[p.name] = (p, st.st_size, st.st_mtime_ns)
+    return out
 
 
-def file_run_key(path: Path) -> str:
-    stat = path.stat()
-    return f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
+def _last_run(instance: dg.DagsterInstance, run_key: str):
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1)
+    if not runs:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={LANDING_KEY_TAG: run_key}), limit=1)
+    return runs[0] if runs else None
 
 
-def build_landing_sensor(job: dg.JobDefinition, landing: Path) -> dg.SensorDefinition:
+def build_landing_sensor(job: dg.JobDefinition, landing: Path, settle_seconds: float = 5.0,
+                         max_attempts: int = 3, ingest_op: str = "real_ingest") -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
-               description=f"Starts {job.name} once for each new CSV or parquet file in {landing}.")
+               description=f"Starts {job.name} once for each new CSV or parquet file in {landing} (after it has "
+                           f"been unchanged for {settle_seconds:g} s and across two ticks).")
     def landing_sensor(context: dg.SensorEvaluationContext):
-        seen = set(json.loads(context.cursor)) if context.cursor else set()
-        requests = []
-        for path in landed_files(landing, time.time()):
-            key = file_run_key(path)
-            if key in seen:
-                continue
-            seen.add(key)
+        cursor = LandingCursor.parse(context.cursor)
+        now_ns = time.time_ns()
+        files = scan_landing(landing)
+        requests, waiting, gave_up = [], [], []
+        for name, (path, size, mtime_ns) in files.items():
+            key = f"{name}:{size}:{mtime_ns}"
+            sent = cursor.requested.get(key)
+            if sent is not None:
+                # sent before and still in landing: re-send only once its run ended without moving the file
+                run = _last_run(context.instance, sent["run_key"])
+                if run is None or run.status not in TERMINAL:
+                    continue  # queued or running (or not launched yet): wait for it
+                if sent["attempt"] >= max_attempts:
+                    gave_up.append(name)
+                    continue
+                attempt = sent["attempt"] + 1
+            else:
+                seen = cursor.pending.get(name)
+                settled = (now_ns - mtime_ns) / 1e9 >= settle_seconds
+                cursor.pending[name] = [size, mtime_ns]
+                if seen != [size, mtime_ns] or not settled:
+                    waiting.append(name)  # new, or still growing: look again next tick
+                    continue
+                attempt = 1
+            cursor.pending.pop(name, None)
+            cursor.seq += 1
+            run_key = f"{key}#{cursor.seq}"
+            cursor.requested[key] = {"run_key": run_key, "attempt": attempt}
             requests.append(dg.RunRequest(
-                run_key=key,  # Dagster also de-duplicates on run keys, so a restart never ingests twice
-                run_config={"ops": {"real_data": {"config": {"landed_file": str(path)}}}},
-                tags={"landed_file": path.name},
+                run_key=run_key,  # Dagster drops a second request with this key, so a sensor restart never doubles
+                run_config={"ops": {ingest_op: {"config": {"landed_file": str(path)}}}},
+                tags={"landed_file": name, LANDING_KEY_TAG: run_key, ATTEMPT_TAG: str(attempt)},
             ))
-        context.update_cursor(json.dumps(sorted(seen)))
+        # forget files that left landing (ingested or quarantined): the cursor stays small
+        present = {f"{n}:{s}:{m}" for n, (_, s, m) in files.items()}
+        cursor.requested = {k: v for k, v in cursor.requested.items() if k in present}
+        cursor.pending = {n: v for n, v in cursor.pending.items() if n in files}
+        context.update_cursor(cursor.dump())
+        for name in gave_up:
+            context.log.warning(f"{name}: {max_attempts} runs ended with the file still in landing; "
+                                "left for an operator (see the runs tagged landed_file)")
         if not requests:
-            return dg.SkipReason(f"no new files in {landing}")
+            return dg.SkipReason(f"no settled new files in {landing}"
+                                 + (f"; waiting on {waiting}" if waiting else ""))
         return requests
 
     return landing_sensor
+
+
+# --- alerts -----------------------------------------------------------------------------------------------------
+
+def alert_record(run: dg.DagsterRun, instance: dg.DagsterInstance, error: str | None) -> dict:
+    """What went wrong in a failed run: its failed asset checks (gate or landing contract) and the error."""
+    failed_checks = []
+    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.event_specific_data
+        if not evaluation.passed:
+            failed_checks.append({"asset": evaluation.asset_key.to_user_string(), "check": evaluation.check_name,
+                                  "description": evaluation.description})
+    if any(c["check"] == "landing_contract" for c in failed_checks):
+        kind = "landing_quarantined"
+    elif failed_checks:
+        kind = "gate_failed"
+    else:
+        kind = "run_failed"
+    return {"time": datetime.now(timezone.utc).isoformat(), "kind": kind, "job": run.job_name, "run_id": run.run_id,
+            "landed_file": run.tags.get("landed_file"), "failed_checks": failed_checks, "error": error}
+
+
+def post_webhook(url: str, record: dict, timeout: float = 5.0) -> None:
+    request = urllib.request.Request(url, data=json.dumps(record, default=str).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - operator-configured URL
+        response.read()
+
+
+def build_alert_sensor(webhook_url: str | None = None) -> dg.SensorDefinition:
+    """A run-failure sensor writing one JSON line per failed run to the lake's alerts file (and an optional webhook)."""
+
+    @dg.run_failure_sensor(name="alert_on_failure", default_status=dg.DefaultSensorStatus.RUNNING,
+                           monitor_all_code_locations=False,
+                           description="Records an alert (Dagster log + alerts.jsonl in the lake, optional webhook) "
+                                       "when any run fails: a gate check, a quarantined landed file, or an error.")
+    def alert_on_failure(context: dg.RunFailureSensorContext, lake: LakeResource):
+        error = context.failure_event.message if context.failure_event else None
+        record = alert_record(context.dagster_run, context.instance, error)
+        lake.append_alert(record)
+        context.log.error(f"ALERT {record['kind']}: run {record['run_id']} of {record['job']}"
+                          + (f" ({len(record['failed_checks'])} failed check(s))" if record["failed_checks"] else ""))
+        url = os.environ.get("OUROBOROS_ALERT_WEBHOOK") or webhook_url
+        if url:
+            try:
+                post_webhook(url, record)
+            except Exception as exc:  # an alert channel being down must not lose the alert already on disk
+                context.log.warning(f"alert webhook {url} failed: {exc}")
+
+    return alert_on_failure

@@ -17,6 +17,7 @@ class Settings:
     mlflow_artifacts: Path
     gx_root: Path
     landing: Path
+    alert_webhook: str | None = None  # optional: alerts are also POSTed here (OUROBOROS_ALERT_WEBHOOK)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -29,4 +30,5 @@ class Settings:
             mlflow_artifacts=Path(env.get("OUROBOROS_MLFLOW_ARTIFACTS", lake / "mlartifacts")).resolve(),
             gx_root=Path(env.get("OUROBOROS_GX_ROOT", lake / "gx")).resolve(),
             landing=Path(env.get("OUROBOROS_LANDING", lake / "landing")).resolve(),
+            alert_webhook=env.get("OUROBOROS_ALERT_WEBHOOK") or None,
         )

@@ -9,9 +9,13 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
+import deltalake
 import polars as pl
+from deltalake.exceptions import TableNotFoundError
 
 from ouroboros.verdict import GATE_CHECKS, CheckRecord, Verdict
+
+LEDGER_PREFIX = "ouroboros."  # commit metadata keys of the real table's ledger (file hash, name, archive, rows)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -111,3 +115,64 @@ class LakeResource(dg.ConfigurableResource):
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return target
+
+    # The real table: Delta Lake, append-only, one commit per accepted file. Every location of the landing
+    # workflow is derived below; a `deltalake` URI (s3://, gs://, abfss://) works for the table itself.
+
+    def real_dir(self) -> Path:
+        return self.path / "real"
+
+    def real_table_uri(self) -> str:
+        return str(self.real_dir() / "table")
+
+    def archive_dir(self) -> Path:
+        """Accepted landed files, kept as they arrived."""
+        return self.real_dir() / "landed"
+
+    def alerts_file(self) -> Path:
+        return self.path / "alerts" / "alerts.jsonl"
+
+    def real_table_head(self) -> int | None:
+        """Latest committed version of the real table, or None before its first commit."""
+        try:
+            return deltalake.DeltaTable(self.real_table_uri()).version()
+        except TableNotFoundError:
+            return None
+
+    def append_real(self, df: pl.DataFrame, metadata: dict[str, str]) -> int:
+        """Append `df` as one atomic Delta commit carrying `metadata`; returns the new version."""
+        deltalake.write_deltalake(self.real_table_uri(), df.to_arrow(), mode="append",
+                                  commit_properties=deltalake.CommitProperties(custom_metadata=metadata))
+        return deltalake.DeltaTable(self.real_table_uri()).version()
+
+    def read_real(self, version: int | None = None) -> pl.DataFrame:
+        return pl.read_delta(self.real_table_uri(), version=version)
+
+    def real_ledger(self) -> dict[str, dict]:
+        """Every file committed to the real table, by content hash: {sha256: {version, file, archive, rows}}."""
+        if self.real_table_head() is None:
+            return {}
+        ledger = {}
+        for commit in deltalake.DeltaTable(self.real_table_uri()).history():
+            sha = commit.get(f"{LEDGER_PREFIX}sha256")
+            if sha and sha not in ledger:
+                ledger[sha] = {"version": commit["version"], "timestamp": commit.get("timestamp"),
+                               **{k[len(LEDGER_PREFIX):]: v for k, v in commit.items() if k.startswith(LEDGER_PREFIX)}}
+        return ledger
+
+    def record_real_version(self, info: dict) -> None:
+        """Note which table version `real_data` (and so real_train/real_holdout) was last built from."""
+        atomic_write_json(self.real_dir() / "version.json", info)
+
+    def real_table_version(self) -> int | None:
+        """The real-table version the current real_data/real_train were built from: what a generator trains on."""
+        path = self.real_dir() / "version.json"
+        return json.loads(path.read_text())["version"] if path.exists() else None
+
+    def append_alert(self, record: dict) -> Path:
+        """Append one alert as a JSON line (a single write, so lines from two processes never interleave)."""
+        path = self.alerts_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, default=str) + "\n")
+        return path
