@@ -73,11 +73,13 @@ def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefin
         seed = study.seed * 1000 + generation
         gen = create(study.family, seed=seed, **study.params)
         run_name = f"{study.name}/gen_{generation}"
+        # the real-table (Delta) version real_train was cut from: any model traces back to exact real rows
+        lineage = {"real_table_version": ver} if (ver := lake.real_table_version()) is not None else {}
         with mlflow_tracking.run(run_name, tags={"study": study.name, "family": study.family,
                                                   "dagster_run_id": context.run_id}) as run:
             mlflow.log_params({"family": study.family, "generation": generation, "study": study.name,
                                "policy": study.policy, "parent_generation": generation - 1 if generation else "real",
-                               "seed": seed, "pool_rows": pool.rows.height,
+                               "seed": seed, "pool_rows": pool.rows.height, **lineage,
                                **{f"pool.{k}": v for k, v in pool.composition.items()},
                                **{f"param.{k}": v for k, v in study.params.items()}})
 
@@ -95,11 +97,12 @@ def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefin
             url = mlflow_tracking.run_url(run)
         record = {"study": study.name, "family": study.family, "generation": generation, "path": str(target),
                   "seed": seed, "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
-                  "pool": pool.composition, "parents": parents}
+                  "pool": pool.composition, "parents": parents, **lineage}
         return dg.Output(record, metadata={
             "mlflow_run": dg.MetadataValue.url(url), "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
             "fit_seconds": round(fit_seconds, 3), "pool_rows": pool.rows.height,
             "pool_composition": dg.MetadataValue.json(pool.composition), "path": dg.MetadataValue.path(str(target)),
+            **lineage,
         })
 
     return generator
