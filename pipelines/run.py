@@ -25,6 +25,10 @@ def summarise(defs: dg.Definitions, settings: Settings, result) -> str:
     config = load_config(settings.config_path)
     lake = LakeResource(root=str(settings.lake))
     lines = [f"Dagster run {result.run_id}: {'SUCCESS' if result.success else 'STOPPED (see below)'}", ""]
+    version = lake.real_table_version()
+    if version is not None:
+        lines[1:1] = [f"Real table: version {version} of {lake.real_table_uri()} (new real files go to "
+                      f"{settings.landing})"]
     for study in config.studies:
         lines.append(f"Study {study.name} ({study.family}, {study.policy} policy)")
         for k in range(study.generations):
