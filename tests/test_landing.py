@@ -22,10 +22,11 @@ import mlflow
 import polars as pl
 import pytest
 
+from assets.real import ensure_real_table
 from ouroboros.config import PipelineConfig
 from ouroboros.landing import file_sha256
 from pipelines.definitions import PRODUCTION_JOB, build_definitions
-from pipelines.sensors import LandingCursor
+from pipelines.sensors import LandingCursor, alert_record
 from pipelines.settings import Settings
 from resources import LakeResource
 
@@ -254,15 +255,16 @@ def test_settle_time_holds_back_recent_files(tmp_path, instance):
 def test_interrupted_ingest_before_commit_leaves_table_and_file_then_retries(env: Env, monkeypatch):
     env.land_frame("batch.parquet", env.fresh.slice(0, 40))
     [request] = env.tick() + env.tick()
-    head = env.lake.real_table_head()  # None: the table is created by the first run
+    ensure_real_table(env.lake, str(env.source))
+    assert env.lake.real_table_head() == 0
 
     def killed(*args, **kwargs):
         raise RuntimeError("process killed while writing the real table")
 
     monkeypatch.setattr(LakeResource, "append_real", killed)
-    env.lake.real_dir().mkdir(parents=True, exist_ok=True)
     assert not env.run(request).success
-    assert (env.landing / "batch.parquet").exists() and env.lake.real_table_head() == head
+    assert (env.landing / "batch.parquet").exists() and env.lake.real_table_head() == 0
+    assert not env.lake.quarantine_dir().exists()  # an error is not a verdict on the file
     monkeypatch.undo()
     [retry] = env.tick()  # the run ended with the file still in landing: sent again, as attempt 2
     assert retry.tags["ouroboros/landing_attempt"] == "2" and retry.run_key != request.run_key
@@ -292,6 +294,7 @@ import json, os, sys
 sys.path.insert(0, {root!r})
 import dagster as dg
 import assets.real as real
+from assets.real import ensure_real_table
 from ouroboros.config import PipelineConfig
 from pipelines.definitions import PRODUCTION_JOB, build_definitions
 from pipelines.settings import Settings
@@ -410,3 +413,25 @@ def test_definitions_wire_the_landing_workflow(env: Env):
     assert ingest.op.pool == "real_table"
     for job in (PRODUCTION_JOB, "ouroboros_pipeline"):
         assert env.defs.resolve_job_def(job).tags.get("ouroboros/writes_real_table") == "true"
+
+
+def test_alert_tells_a_gate_failure_from_a_quarantine_and_a_crash(instance):
+    @dg.asset
+    def batch():
+        return 1
+
+    @dg.asset_check(asset=batch, blocking=True)
+    def fidelity():
+        return dg.AssetCheckResult(passed=False, description="column shapes 0.41 < 0.80")
+
+    @dg.asset
+    def crashing():
+        raise ValueError("disk full")
+
+    gate = dg.materialize([batch, fidelity], instance=instance, raise_on_error=False)
+    crash = dg.materialize([crashing], instance=instance, raise_on_error=False)
+    records = [alert_record(instance.get_run_by_id(r.run_id), instance, None) for r in (gate, crash)]
+    assert records[0]["kind"] == "gate_failed"
+    assert records[0]["failed_checks"] == [{"asset": "batch", "check": "fidelity",
+                                            "description": "column shapes 0.41 < 0.80"}]
+    assert records[1]["kind"] == "run_failed" and records[1]["failed_checks"] == []
