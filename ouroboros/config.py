@@ -53,7 +53,41 @@ class GateConfig(_Strict):
     null_tolerance: float = Field(0.02, ge=0, le=1, description="allowed absolute excess of null share")
     min_column_shape: float = Field(0.80, ge=0, le=1, description="lowest per-column shape score allowed")
     max_exact_copy_rate: float = Field(0.0, ge=0, le=1, description="share of rows that copy a real_train row")
-    min_category_survival: float = Field(0.9, ge=0, le=1, description="share of real categories a batch must keep")
+    min_category_survival: float = Field(0.9, ge=0, le=1, description="share of real categories a batch must keep "
+                                         "(lowered to what a real sample of the batch's size keeps, if less)")
+    # -- hard limits beyond the univariate contract (each also widened to the real-data noise band) --
+    min_pair_trend: float = Field(0.75, ge=0, le=1, description="pair-trend score of a column pair that warns")
+    min_association_retention: float = Field(0.3, ge=0, description="lowest share of the real associations between "
+                                                                    "columns (Cramér's V) a batch must keep")
+    association_min_v: float = Field(0.2, gt=0, le=1, description="real pairs with at least this Cramér's V count as "
+                                                                  "associated")
+    min_variance_ratio: float = Field(0.75, ge=0, description="lowest batch/real variance ratio of a numeric column")
+    max_variance_ratio: float = Field(1.5, ge=0, description="highest batch/real variance ratio of a numeric column")
+    min_tail_ratio: float = Field(0.5, ge=0, description="lowest share of the real tail mass (beyond the real 1%/99% "
+                                                         "quantiles) a numeric column must keep")
+    rare_category_share: float = Field(0.05, gt=0, lt=1, description="a real category below this share is rare")
+    min_rare_category_survival: float = Field(0.8, ge=0, le=1, description="share of the rare real categories a "
+                                                                            "batch must keep")
+    max_closer_to_train_share: float = Field(0.75, ge=0, le=1, description="highest share of rows nearer to real_train "
+                                                                           "than to real_holdout (0.5 is healthy)")
+    max_detection_auc: float = Field(0.98, ge=0.5, le=1, description="highest real-vs-synthetic classifier AUC")
+    # -- soft limits: breaches are reported as WARN and do not block --
+    warn_detection_auc: float = Field(0.8, ge=0.5, le=1, description="classifier AUC that draws a warning")
+    warn_quality_score: float = Field(0.85, ge=0, le=1, description="overall quality score that draws a warning")
+    warn_max_tail_ratio: float = Field(3.0, ge=1, description="tail mass beyond this many times the real one warns")
+    warn_wasserstein: float = Field(0.2, ge=0, description="Wasserstein distance per column, in real std units")
+    warn_prdc_ratio: float = Field(0.75, ge=0, le=1, description="precision or coverage below this share of what "
+                                                                  "fresh real rows score warns")
+    warn_dcr_ratio: float = Field(0.5, ge=0, description="median distance to the closest real_train row below this "
+                                                         "share of fresh real rows' warns")
+    warn_utility_gap: float = Field(0.05, ge=0, description="TRTR minus TSTR accuracy (or R2) beyond this warns")
+    # -- subsample sizes of the quadratic parts (reported in the scores) --
+    knn_rows: int = Field(2000, ge=50, description="rows per side for k-NN scores and privacy distances")
+    knn_k: int = Field(5, ge=1, description="k of precision/recall/density/coverage")
+    detection_rows: int = Field(2000, ge=50, description="rows per side for the detection classifier")
+    pair_rows: int = Field(200_000, ge=100, description="rows for pair trends")
+    utility_rows: int = Field(10_000, ge=100, description="rows the utility models are fitted on")
+    seed: int = Field(0, description="seed of every subsample and learner of the gate")
 
 
 class TrainingConfig(_Strict):
