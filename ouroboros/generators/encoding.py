@@ -355,15 +355,21 @@ def _fit_mixture(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 1
     var = np.full(k, (spread / k) ** 2 + var_floor)
     w = np.full(k, 1.0 / k)
     prior = 1e-3  # weight concentration < 1 pushes weights of unsupported modes to exactly zero
+    previous = -np.inf
     for _ in range(iters):
         alive = w > 0
         logp = np.full((len(x), k), -np.inf)
         logp[:, alive] = (
             np.log(w[alive]) - 0.5 * np.log(2 * np.pi * var[alive]) - 0.5 * (x[:, None] - mu[alive]) ** 2 / var[alive]
         )
-        logp -= logp.max(axis=1, keepdims=True)
-        r = np.exp(logp)
-        r /= r.sum(axis=1, keepdims=True)
+        top = logp.max(axis=1, keepdims=True)
+        r = np.exp(logp - top)
+        total = r.sum(axis=1, keepdims=True)
+        loglik = float((np.log(total) + top).mean())
+        if loglik - previous < 1e-6 * (abs(loglik) + 1.0):
+            break  # converged; EM never decreases the likelihood by more than rounding
+        previous = loglik
+        r /= total
         nk = r.sum(axis=0)
         w = np.maximum(nk + prior - 1.0, 0.0)
         w /= w.sum()

@@ -192,7 +192,8 @@ class TabularGAN(TorchGenerator):
             if gc:
                 # the generator must produce the level it was conditioned on: one gather over all groups
                 logp = self._groups.log_softmax(out[:, self._n_num :])
-                chosen = logp[torch.arange(b, device=device), self._cond_groups[g], level]
+                wanted = self._groups.offsets[self._cond_groups[g]] + level
+                chosen = logp.gather(1, wanted[:, None]).squeeze(1)
                 loss_g = loss_g - chosen.mean()
             self._opt_g.zero_grad(set_to_none=True)
             loss_g.backward()

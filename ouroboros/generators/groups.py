@@ -8,7 +8,6 @@ draw or an argmax over every group is a single call instead of a Python loop ove
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 
 class Groups:
@@ -28,6 +27,11 @@ class Groups:
         flat_group = torch.repeat_interleave(torch.arange(self.count, device=device), size_t)
         flat_level = torch.arange(self.total, device=device) - self.offsets[flat_group]
         self.flat_pos = flat_group * self.width + flat_level
+        self.member = flat_group  # [total]: the group of every flat column
+        # membership matrix: per-group sums as one GEMM, whose backward is a GEMM too (an index_put
+        # backward with many duplicate indices is slow on CPU)
+        self.membership = torch.zeros(self.total, self.count, device=device)
+        self.membership[torch.arange(self.total, device=device), flat_group] = 1.0
 
     def padded(self, flat: torch.Tensor) -> torch.Tensor:
         """[B, total] logits -> [B, groups, width] with -inf where a group is narrower than the widest."""
@@ -39,16 +43,22 @@ class Groups:
         return padded.reshape(padded.shape[0], -1)[:, self.flat_pos]
 
     def log_softmax(self, flat: torch.Tensor) -> torch.Tensor:
-        """Padded per-group log-probabilities [B, groups, width]."""
-        return torch.log_softmax(self.padded(flat), dim=-1)
+        """Per-group log-probabilities, flat [B, total]."""
+        with torch.no_grad():  # a per-group shift for stability; any constant per group gives the same result
+            shift = flat.new_full((flat.shape[0], self.count), float("-inf"))
+            shift = shift.scatter_reduce(1, self.member.expand(flat.shape[0], -1), flat, "amax")
+        z = flat - shift[:, self.member]
+        lse = torch.log(torch.exp(z) @ self.membership)
+        return z - lse[:, self.member]
 
     def nll(self, flat: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood of the observed level of every group: [B, groups]."""
-        return -self.log_softmax(flat).gather(2, codes.unsqueeze(2)).squeeze(2)
+        return -self.log_softmax(flat).gather(1, codes + self.offsets)
 
     def gumbel_softmax(self, flat: torch.Tensor, tau: float) -> torch.Tensor:
         """Relaxed one-hot draw of every group, [B, total] (uses the global torch RNG, seeded by the caller)."""
-        return self.unpad(F.gumbel_softmax(self.padded(flat), tau=tau, hard=False, dim=-1))
+        u = torch.rand_like(flat).clamp_(1e-10, 1 - 1e-10)
+        return torch.exp(self.log_softmax((flat - torch.log(-torch.log(u))) / tau))
 
     def sample(self, flat: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """Draw one level per group from softmax(logits / temperature): codes [B, groups]."""
