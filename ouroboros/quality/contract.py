@@ -15,7 +15,9 @@ import polars as pl
 from ouroboros.config import GateConfig
 from ouroboros.schema import INTEGER_DTYPES, ColumnKind, TableSchema, infer_schema
 
-TAIL_QUANTILES = (0.01, 0.99)
+# 0.5%/99.5% catch a batch winsorised at the real 1%/99% (its own 1%/99% quantiles stay put)
+TAIL_QUANTILES = (0.005, 0.01, 0.99, 0.995)
+SURE_SEEN = 0.999  # a category a real sample of the batch's size shows with at least this chance must appear
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,12 @@ def derive_contract(
         elif spec.kind == ColumnKind.CATEGORICAL:
             rules.append(Rule("ExpectColumnValuesToBeInSet", {"column": col, "value_set": list(spec.categories)},
                               f"{col} uses only the {len(spec.categories)} real categories"))
+            shares = real[col].cast(pl.String).drop_nulls().value_counts(normalize=True, name="p")
+            sure = sorted(v for v, p in shares.iter_rows() if 1.0 - (1.0 - p) ** n >= SURE_SEEN)
+            if sure:
+                rules.append(Rule("ExpectColumnDistinctValuesToContainSet", {"column": col, "value_set": sure},
+                                  f"{col} keeps the {len(sure)} categories any real sample of {n} rows shows "
+                                  "(category survival)"))
     return Contract(rules=tuple(rules), schema=schema, batch_rows=n, bootstrap=floors)
 
 
@@ -136,5 +144,5 @@ def _spread_and_tail_rules(col: str, values: np.ndarray, n: int, gate: GateConfi
              f"{col} keeps its spread: std in [{std_lo:.4g}, {std_hi:.4g}] (real {real_std:.4g})"),
         Rule("ExpectColumnQuantileValuesToBeBetween",
              {"column": col, "quantile_ranges": {"quantiles": list(TAIL_QUANTILES), "value_ranges": ranges}},
-             f"{col} keeps its tails: 1%/99% quantiles inside the real sampling band"),
+             f"{col} keeps its tails: 0.5%/1%/99%/99.5% quantiles inside the real sampling band"),
     ]

@@ -115,6 +115,8 @@ def evaluate(
         f = Failure("contract", "columns", 0.0, 1.0, f"batch columns {synthetic.columns} != real {schema.names}")
         return Scorecard(passed=False, failures=[f], scores={})
     j = _Judge()
+    if not _schema(j, synthetic, schema, config):
+        return Scorecard(passed=False, failures=j.failures, scores=j.scores)
     holdout = real_holdout if real_holdout.height >= 2 else None
     _columns(j, synthetic, real_train, holdout, schema, config)
     if synthetic.height >= 2:
@@ -127,6 +129,32 @@ def evaluate(
     else:
         j._add("fidelity", "rows", float(synthetic.height), 2.0, "the batch has fewer than 2 rows", False)
     return Scorecard(passed=not j.failures, failures=j.failures, scores=j.scores, warnings=j.warnings)
+
+
+# -- schema: the contract's core, so the gate holds without Great Expectations too ----------------------
+
+def _schema(j: _Judge, syn: pl.DataFrame, schema: TableSchema, config: GateConfig) -> bool:
+    """Types, unknown categories and nulls; False when a dtype is wrong (nothing else can be scored)."""
+    wrong = [(spec.name, str(syn[spec.name].dtype), spec.dtype) for spec in schema.columns
+             if str(syn[spec.name].dtype) != spec.dtype]
+    for name, got, want in wrong:
+        j._add("contract", f"dtype.{name}", 0.0, 1.0, f"{name} has dtype {got}, the real data has {want}", False)
+    for spec in schema.columns:
+        s = syn[spec.name]
+        nulls = s.null_count() / max(syn.height, 1)
+        j.scores[f"contract.null_share.{spec.name}"] = nulls
+        limit = spec.null_fraction + config.null_tolerance if spec.null_fraction > 0 else 0.0
+        if nulls > limit:
+            j._add("contract", f"nulls.{spec.name}", nulls, limit,
+                   f"{spec.name} has {nulls:.2%} nulls (real: {spec.null_fraction:.2%})", False)
+        if spec.kind == ColumnKind.CATEGORICAL and spec.name not in {w[0] for w in wrong}:
+            unknown = s.cast(pl.String).drop_nulls().unique().filter(~s.cast(pl.String).drop_nulls().unique()
+                                                                      .is_in(list(spec.categories)))
+            j.scores[f"contract.unknown_categories.{spec.name}"] = float(len(unknown))
+            if len(unknown):
+                j._add("contract", f"categories.{spec.name}", float(len(unknown)), 0.0,
+                       f"{spec.name} has categories the real data never showed: {unknown.head(5).to_list()}", False)
+    return not wrong
 
 
 # -- per column: shapes and collapse indicators --------------------------------------------------------

@@ -1,0 +1,221 @@
+"""Proof that the gate works: known-bad batches built from real data are each blocked for the right reason,
+and a batch of fresh real rows (held out) passes, through the core scorecard and through Great Expectations."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from ouroboros.config import GateConfig
+from ouroboros.quality import Scorecard, derive_contract, evaluate
+from ouroboros.quality.learners import auc
+from ouroboros.quality.neighbours import closer_to_train_share, prdc
+
+TARGET = "outcome"
+ROWS = 1500
+CONFIG = GateConfig(knn_rows=1000, detection_rows=1000, utility_rows=3000)
+
+
+@pytest.fixture(scope="module")
+def split(demo: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """real_train, real_holdout and a fresh real batch no score has seen: disjoint, seeded."""
+    rows = demo.sample(fraction=1.0, seed=7, shuffle=True)
+    return rows[:6000], rows[6000:6000 + ROWS], rows[6000 + ROWS:6000 + 2 * ROWS]
+
+
+def _card(batch: pl.DataFrame, split) -> Scorecard:
+    train, holdout, _ = split
+    return evaluate(batch, train, holdout, CONFIG, target=TARGET)
+
+
+def _numeric(df: pl.DataFrame) -> list[str]:
+    return [c for c, t in df.schema.items() if t.is_numeric()]
+
+
+def _blocked_on(card: Scorecard) -> set[tuple[str, str]]:
+    """(check, indicator family) of every blocking failure, e.g. ("collapse", "variance_ratio")."""
+    return {(f.check, f.indicator.split(".")[0] if f.check == "collapse" else f.indicator.rsplit(".", 1)[0]
+             if f.indicator.startswith("fidelity.") else f.indicator.split(".")[0]) for f in card.failures}
+
+
+# -- the known-bad family -------------------------------------------------------------------------------
+
+def collapsed(fresh: pl.DataFrame) -> pl.DataFrame:
+    """Every numeric column's variance shrunk to 60% around its mean (what replace-only chains do)."""
+    out = []
+    for c in _numeric(fresh):
+        x = pl.col(c).mean() + (pl.col(c) - pl.col(c).mean()) * np.sqrt(0.6)
+        out.append((x if fresh.schema[c].is_float() else x.round()).cast(fresh.schema[c]))
+    return fresh.with_columns(out)
+
+
+def tail_clipped(fresh: pl.DataFrame, train: pl.DataFrame) -> pl.DataFrame:
+    """Numeric columns winsorised at the real 1% and 99% quantiles."""
+    return fresh.with_columns([pl.col(c).clip(train[c].quantile(0.01), train[c].quantile(0.99))
+                               for c in _numeric(fresh)])
+
+
+def mode_dropped(fresh: pl.DataFrame, train: pl.DataFrame) -> pl.DataFrame:
+    """Rows of any rare category (real share < 5%) removed: the modes a collapsing generator forgets first."""
+    keep = pl.lit(True)
+    for c, t in train.schema.items():
+        if t == pl.String:
+            shares = train[c].value_counts(normalize=True, name="p")
+            rare = shares.filter(pl.col("p") < 0.05)[c].to_list()
+            keep = keep & ~pl.col(c).is_in(rare)
+    return fresh.filter(keep)
+
+
+def memorised(train: pl.DataFrame) -> pl.DataFrame:
+    """Copies of training rows."""
+    return train.sample(n=ROWS, seed=3)
+
+
+def shuffled(fresh: pl.DataFrame) -> pl.DataFrame:
+    """Each column permuted on its own: every marginal exactly right, every association gone."""
+    return fresh.select([pl.col(c).shuffle(seed=i) for i, c in enumerate(fresh.columns)])
+
+
+def schema_broken(fresh: pl.DataFrame) -> pl.DataFrame:
+    """A wrong type, an unknown category and nulls where the real data has none."""
+    return fresh.with_columns(
+        pl.col("occupant_age").cast(pl.Float64),
+        pl.when(pl.int_range(pl.len()) % 50 == 0).then(pl.lit("teleport")).otherwise(pl.col("airbag")).alias("airbag"),
+        pl.when(pl.int_range(pl.len()) % 10 == 0).then(None).otherwise(pl.col("sex")).alias("sex"),
+    )
+
+
+# -- the scorecard ----------------------------------------------------------------------------------------
+
+def test_fresh_real_rows_pass(split):
+    card = _card(split[2], split)
+    assert card.passed, [f.reason for f in card.failures]
+    s = card.scores
+    assert s["fidelity.quality_score"] > 0.95 and 0.4 < s["joint.detection_auc"] < 0.6
+    assert s["joint.precision"] > 0.8 and s["joint.coverage"] > 0.8
+    assert 0.4 < s["privacy.closer_to_train_share"] < 0.6
+    assert abs(s["utility.accuracy_gap"]) < 0.03
+    # every indicator carries its noise floor or band and the size of the subsample it used
+    assert "collapse.variance_ratio.occupant_age.noise_low" in s and "collapse.tail_mass.occupant_age.noise_floor" in s
+    assert "collapse.wasserstein.occupant_age.noise_floor" in s and "shape.sex.noise_floor" in s
+    assert s["joint.rows"] == 1000 and s["privacy.rows"] == 1000 and s["joint.detection_rows"] == ROWS // 2  # the batch splits into fit and test halves
+
+
+def test_collapsed_batch_is_blocked_on_variance(split):
+    card = _card(collapsed(split[2]), split)
+    assert not card.passed
+    ratios = [f for f in card.failures if f.indicator.startswith("variance_ratio.")]
+    assert ratios and all(f.check == "collapse" and f.value < 0.75 for f in ratios)
+    assert card.scores["collapse.variance_ratio.occupant_age"] == pytest.approx(0.6, abs=0.03)
+
+
+def test_tail_clipped_batch_is_blocked_on_tail_mass(split):
+    card = _card(tail_clipped(split[2], split[0]), split)
+    assert not card.passed
+    tails = {f.indicator for f in card.failures if f.check == "collapse"}
+    assert {"tail_mass.sampling_weight", "tail_mass.occupant_age", "tail_mass.vehicle_year"} <= tails
+    assert card.scores["collapse.tail_mass.occupant_age"] == 0.0
+
+
+def test_mode_dropped_batch_is_blocked_on_rare_categories(split):
+    train, _, fresh = split
+    card = _card(mode_dropped(fresh, train), split)
+    assert not card.passed
+    failed = {f.indicator for f in card.failures}
+    assert {"rare_category_survival.impact_speed_band", "rare_category_survival.outcome"} <= failed
+    assert card.scores["collapse.rare_category_survival.outcome"] == 0.0
+    assert card.scores["collapse.rare_category_survival.outcome.noise_floor"] > 0.99  # a real sample keeps it
+
+
+def test_memorised_batch_is_blocked_on_exact_copies(split):
+    card = _card(memorised(split[0]), split)
+    assert not card.passed
+    (copy,) = [f for f in card.failures if f.indicator == "exact_copy_rate"]
+    assert copy.check == "privacy" and copy.value == 1.0
+    assert card.scores["privacy.dcr.median"] < card.scores["privacy.dcr.median.noise_floor"]
+
+
+def test_shuffled_batch_is_blocked_on_the_joint(split):
+    card = _card(shuffled(split[2]), split)
+    assert not card.passed
+    assert {(f.check, f.indicator) for f in card.failures} == {("fidelity", "fidelity.association_retention")}
+    s = card.scores
+    assert s["fidelity.association_retention"] < 0.2 < 0.8 < s["fidelity.association_retention.noise_floor"]
+    # marginals are exactly right; the joint scores see through it
+    assert all(f.check == "fidelity" for f in card.warnings)
+    assert s["joint.detection_auc"] > 0.8 and s["fidelity.pair_trends"] < s["fidelity.pair_trends.noise_floor"]
+    assert not any(f.indicator.startswith("shape.") for f in card.failures + card.warnings)
+
+
+def test_schema_broken_batch_is_blocked_by_the_scorecard(split):
+    card = _card(schema_broken(split[2]), split)
+    assert not card.passed
+    assert {f.indicator for f in card.failures} == {"dtype.occupant_age", "categories.airbag", "nulls.sex"}
+    assert {f.check for f in card.failures} == {"contract"}
+
+
+def test_scorecard_round_trips_with_warnings(split):
+    card = _card(shuffled(split[2]), split)
+    again = Scorecard.from_dict(card.to_dict())
+    assert again.failures == card.failures and again.warnings == card.warnings
+    assert set(again.scores_for("fidelity")) >= {"fidelity.quality_score", "joint.detection_auc", "shape.sex"}
+
+
+def test_soft_limits_warn_without_blocking(split):
+    strict = CONFIG.model_copy(update={"warn_quality_score": 1.0})
+    train, holdout, fresh = split
+    card = evaluate(fresh, train, holdout, strict)
+    assert card.passed and not card.failures
+    assert [(w.indicator, w.severity) for w in card.warnings] == [("fidelity.quality_score", "warn")]
+
+
+# -- through Great Expectations ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gx_suite(split, tmp_path_factory):
+    from resources.great_expectations import GreatExpectationsResource
+
+    train = split[0]
+    gx = GreatExpectationsResource(project_root=str(tmp_path_factory.mktemp("gx")))
+    gx.save_suite("contract", derive_contract(train, GateConfig(), batch_rows=ROWS))
+    return gx
+
+
+def test_great_expectations_blocks_the_schema_broken_batch(split, gx_suite):
+    result = gx_suite.validate(schema_broken(split[2]), "contract", "broken")
+    assert not result.success
+    failed = {(r["expectation"], r["column"]) for r in result.failures}
+    assert ("expect_column_values_to_be_in_type_list", "occupant_age") in failed
+    assert ("expect_column_values_to_be_in_set", "airbag") in failed
+    assert ("expect_column_values_to_not_be_null", "sex") in failed
+
+
+def test_great_expectations_passes_fresh_rows_and_blocks_dropped_modes(split, gx_suite):
+    train, _, fresh = split
+    assert gx_suite.validate(fresh, "contract", "fresh").success
+    modes = gx_suite.validate(mode_dropped(fresh, train), "contract", "modes")
+    assert ("expect_column_distinct_values_to_contain_set", "outcome") in {(r["expectation"], r["column"])
+                                                                     for r in modes.failures}
+
+
+# -- the pieces ------------------------------------------------------------------------------------------
+
+def test_auc_and_prdc_on_known_cases():
+    assert auc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])) == 1.0
+    assert auc(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(800, 3))
+    same = prdc(real, rng.normal(size=(800, 3)), k=5)
+    narrow = prdc(real, rng.normal(scale=0.3, size=(800, 3)), k=5)
+    assert same["precision"] > 0.8 and same["coverage"] > 0.8
+    assert narrow["precision"] > 0.95 and narrow["recall"] < 0.5 and narrow["coverage"] < 0.6
+    assert closer_to_train_share(np.array([0.0, 1.0]), np.array([1.0, 1.0])) == 0.75
+
+
+def test_small_tables_with_few_distinct_values_are_not_falsely_blocked():
+    """All-categorical rows coincide by chance; only copies beyond what fresh real rows show count."""
+    rng = np.random.default_rng(4)
+    frame = pl.DataFrame({"a": rng.choice(["x", "y"], 900), "b": rng.choice(["u", "v", "w"], 900)})
+    card = evaluate(frame[600:], frame[:400], frame[400:600])
+    assert card.scores["privacy.exact_copy_rate"] == 1.0 and card.passed
