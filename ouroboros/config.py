@@ -56,8 +56,9 @@ class GateConfig(_Strict):
     min_category_survival: float = Field(0.9, ge=0, le=1, description="share of real categories a batch must keep "
                                          "(lowered to what a real sample of the batch's size keeps, if less)")
     # -- hard limits beyond the univariate contract (each also widened to the real-data noise band) --
-    min_pair_trend: float = Field(0.75, ge=0, le=1, description="pair-trend score of a column pair that warns")
-    min_association_retention: float = Field(0.3, ge=0, description="lowest share of the real associations between "
+    min_pair_trend: float = Field(0.9, ge=0, le=1, description="mean pair-trend score below this (and 0.05 below "
+                                                                 "fresh real rows') warns")
+    min_association_retention: float = Field(0.2, ge=0, description="lowest share of the real associations between "
                                                                     "columns (Cramér's V) a batch must keep")
     association_min_v: float = Field(0.2, gt=0, le=1, description="real pairs with at least this Cramér's V count as "
                                                                   "associated")
@@ -86,7 +87,7 @@ class GateConfig(_Strict):
     knn_k: int = Field(5, ge=1, description="k of precision/recall/density/coverage")
     detection_rows: int = Field(2000, ge=50, description="rows per side for the detection classifier")
     pair_rows: int = Field(200_000, ge=100, description="rows for pair trends")
-    utility_rows: int = Field(10_000, ge=100, description="rows the utility models are fitted on")
+    utility_rows: int = Field(5_000, ge=100, description="rows the utility models are fitted on")
     seed: int = Field(0, description="seed of every subsample and learner of the gate")
 
 

@@ -31,6 +31,7 @@ class CheckRecord:
     scores: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    warnings: list[dict] = field(default_factory=list)  # soft-limit breaches: reported, never blocking
 
     def to_dict(self) -> dict:
         return asdict(self)
