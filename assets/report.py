@@ -22,7 +22,6 @@ from ouroboros.report import (
     data_uri,
     first_movers,
     guard_trips,
-    merge_bands,
     noise_band,
     plot_curves,
     report_markdown,
@@ -101,12 +100,15 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
                         real_train: pl.DataFrame, real_holdout: pl.DataFrame) -> dg.MaterializeResult:
         chains = {s.name: study_chain(lake, s) for s in config.studies}
         records = [rec for chain in chains.values() for rec, _ in chain]
-        schema = infer_schema(real_train)
-        rows = max((s.rows or real_train.height for s in config.studies), default=real_train.height)
-        band = noise_band(real_train, real_holdout,
-                          lambda sample: evaluate(sample, real_train, real_holdout, config.gate, schema=schema).scores,
-                          rows=min(rows, real_holdout.height * 4), seed=config.data.seed)
-        bands = merge_bands(scorecard_bands(records), band)
+        bands = scorecard_bands(records)
+        if not bands and records:
+            # a scorecard without noise keys: score bootstrap draws of fresh real rows like a batch instead
+            schema = infer_schema(real_train)
+            rows = max((s.rows or real_train.height for s in config.studies), default=real_train.height)
+            bands = noise_band(real_train, real_holdout,
+                               lambda sample: evaluate(sample, real_train, real_holdout, config.gate,
+                                                       schema=schema).scores,
+                               rows=min(rows, real_holdout.height * 4), draws=4, seed=config.data.seed)
 
         out = lake.reports_dir()
         table = report_table(records)

@@ -1,9 +1,9 @@
 """The collapse report: every generation's scores per study, as one table, curves and a markdown page.
 
-The noise band of an indicator is what fresh *real* data scores on it: bootstrap draws of real_holdout,
-scored against real_train by the same scorecard as a synthetic batch (`noise_band`), merged with any
-`<indicator>.noise_low/.noise_high/.noise_floor` scores the scorecard itself provides. A study's
-curve leaving that band is drift the real data's own sampling noise does not explain.
+The noise band of an indicator is what fresh *real* data of the batch's size scores on it: the
+scorecard's own `<indicator>.noise_low/.noise_high/.noise_floor` scores (aggregated for the summaries
+over columns), or, for a scorecard without them, bootstrap draws of real_holdout scored like a batch
+(`noise_band`). A curve leaving its band is drift the real data's own sampling noise does not explain.
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ import numpy as np
 import polars as pl
 
 # Indicators drawn as curves, when present; a reader looks at these before the full table.
-HEADLINE = ("fidelity.column_shapes", "collapse.variance_ratio.mean", "collapse.category_survival.mean",
-            "privacy.exact_copy_rate")
+HEADLINE = ("fidelity.column_shapes", "fidelity.column_shapes.min", "collapse.variance_ratio.mean",
+            "collapse.variance_ratio.min", "collapse.category_survival.mean", "privacy.exact_copy_rate")
+# gate bookkeeping (rule counts), not indicators: never reported as the indicator that moved first
+NOT_INDICATORS = ("contract.",)
+FAMILY_COLOURS = {"copula": "tab:blue", "gan": "tab:red", "vae": "tab:purple", "diffusion": "tab:green",
+                  "gaussian": "tab:grey"}
+POLICY_STYLES = {"replace": "-", "accumulate": "--", "anchor": ":"}
 NOISE_SUFFIXES = (".noise_low", ".noise_high", ".noise_floor")
 # an indicator with no band counts as moved once it is this far (relative) from generation 0's value
 FALLBACK_TOLERANCE = 0.05
@@ -37,13 +42,31 @@ class GenerationRecord:
 
 
 def summarise(scores: dict[str, float]) -> dict[str, float]:
-    """Add per-family means (e.g. the mean variance ratio over columns) to a flat score dict."""
+    """Add summaries over columns to a flat score dict: the mean and the worst column of the per-column
+    variance ratios, category survivals and column shapes (the worst column is where collapse shows first),
+    with noise bands aggregated from the per-column ones where the scorecard gives them."""
     out = dict(scores)
-    for family in ("collapse.variance_ratio", "collapse.category_survival"):
-        values = [v for k, v in scores.items() if k.startswith(family + ".") and not k.endswith(".mean")
-                  and not k.endswith(NOISE_SUFFIXES)]
-        if values:
+    for family, prefix in (("collapse.variance_ratio", "collapse.variance_ratio."),
+                           ("collapse.category_survival", "collapse.category_survival."),
+                           ("fidelity.column_shapes", "shape.")):
+        columns = [k for k, v in scores.items() if k.startswith(prefix) and v is not None
+                   and not k.endswith((".mean", ".min", *NOISE_SUFFIXES))]
+        if not columns:
+            continue
+        values = [scores[k] for k in columns]
+        if family != "fidelity.column_shapes":
             out[f"{family}.mean"] = sum(values) / len(values)
+        # a variance ratio is worst furthest from 1 either way; the others are worst at their lowest
+        out[f"{family}.min"] = (min(values) if family != "collapse.variance_ratio"
+                                else min(values, key=lambda v: -abs(np.log(max(v, 1e-12)))))
+        lows = [scores.get(f"{k}.noise_low", scores.get(f"{k}.noise_floor")) for k in columns]
+        highs = [scores.get(f"{k}.noise_high", scores.get(f"{k}.noise_floor")) for k in columns]
+        if all(v is not None for v in lows + highs):
+            if family != "fidelity.column_shapes":
+                out.setdefault(f"{family}.mean.noise_low", sum(lows) / len(lows))
+                out.setdefault(f"{family}.mean.noise_high", sum(highs) / len(highs))
+            out.setdefault(f"{family}.min.noise_low", min(lows))
+            out.setdefault(f"{family}.min.noise_high", max(highs))
     return out
 
 
@@ -90,7 +113,7 @@ def scorecard_bands(records: list[GenerationRecord]) -> Bands:
     lows: dict[str, list[float]] = {}
     highs: dict[str, list[float]] = {}
     for r in records:
-        for k, v in r.scores.items():
+        for k, v in summarise(r.scores).items():
             for suffix, target in ((".noise_low", lows), (".noise_high", highs), (".noise_floor", lows),
                                    (".noise_floor", highs)):
                 if k.endswith(suffix) and v is not None:
@@ -130,6 +153,8 @@ def first_movers(table: pl.DataFrame, bands: Bands) -> dict[str, tuple[int, str,
         part = table.filter(pl.col("study") == study)
         best: tuple[int, str, float] | None = None
         for indicator in part["indicator"].unique().sort().to_list():
+            if indicator.startswith(NOT_INDICATORS):
+                continue
             s = part.filter(pl.col("indicator") == indicator).sort("generation")
             gens, vals = s["generation"].to_list(), s["value"].to_list()
             if len(vals) < 2:
@@ -157,33 +182,48 @@ def plot_curves(table: pl.DataFrame, path: Path, bands: Bands | None = None,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     bands = bands or {}
     present = set(table["indicator"].to_list())
     shown = [i for i in indicators if i in present]
     if not shown:
         return None
-    cols = min(len(shown), 2)
+    cols = min(len(shown), 3)
     rows = (len(shown) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 3.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.6 * rows), squeeze=False)
     studies = table["study"].unique(maintain_order=True).to_list()
-    colours = {s: plt.get_cmap("tab20")(i % 20) for i, s in enumerate(studies)}
-    styles = {"replace": "-", "accumulate": "--", "anchor": ":"}
+    # colour by family, line style by policy: a reader compares policies within a family at a glance
+    meta = {s: (table.filter(pl.col("study") == s)["family"][0], table.filter(pl.col("study") == s)["policy"][0])
+            for s in studies}
+    spare = iter(plt.get_cmap("tab10")(i) for i in range(4, 10))
+    colours: dict[str, object] = {}
+    for s in studies:
+        family = meta[s][0]
+        if family not in colours:
+            colours[family] = FAMILY_COLOURS.get(family) or next(spare, "black")
     for ax, indicator in zip(axes.flat, shown):
         part = table.filter(pl.col("indicator") == indicator)
         if indicator in bands:
             lo, hi = bands[indicator]
-            ax.axhspan(lo, hi, color="grey", alpha=0.25, label="real-data noise band", zorder=0)
+            if hi > lo:
+                ax.axhspan(lo, hi, color="grey", alpha=0.25, label="real-data noise band", zorder=0)
+            else:  # the scorecard gave only what fresh real rows score
+                ax.axhline(lo, color="grey", linestyle="--", linewidth=1, label="real-data noise floor", zorder=0)
         for study in studies:
             s = part.filter(pl.col("study") == study).sort("generation")
             if s.height == 0:
                 continue
-            policy = s["policy"][0] if "policy" in s.columns else ""
+            family, policy = meta[study]
             ax.plot(s["generation"].to_list(), s["value"].to_list(), marker="o", ms=4, label=study,
-                    color=colours[study], linestyle=styles.get(policy, "-"))
+                    color=colours[family], linestyle=POLICY_STYLES.get(policy, "-"), alpha=0.85)
             failed = s.filter(pl.col("passed") == False)  # noqa: E712 - polars expression
             ax.scatter(failed["generation"].to_list(), failed["value"].to_list(), marker="x", s=90, color="red",
                        zorder=3)
+        if "variance_ratio" in indicator and part.height and part["value"].min() > 0:
+            ax.set_yscale("log")  # a ratio: halving and doubling are equally far from 1
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
         ax.set_title(indicator, fontsize=10)
         ax.set_xlabel("generation")
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -198,8 +238,9 @@ def plot_curves(table: pl.DataFrame, path: Path, bands: Bands | None = None,
                 labels.append(lab)
     handles.append(plt.Line2D([], [], marker="x", color="red", linestyle="none"))
     labels.append("batch failed the gate")
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.04 + 0.025 * ((len(labels) + 3) // 4), 1, 1))
+    ncol = min(5, len(labels))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.03 + 0.03 * ((len(labels) + ncol - 1) // ncol), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -18,6 +18,8 @@ from ouroboros.generators import FAMILIES, GeneratorError, create, load
 from ouroboros.quality import evaluate
 
 N = 100  # samples per generation, as in both papers
+# small k-NN and detection subsamples keep the full scorecard at about a second per batch
+FAST_GATE = {"knn_rows": 50, "detection_rows": 50}
 
 
 def _real_chains(chains: int, seed: int, n: int = N) -> np.ndarray:
@@ -98,9 +100,9 @@ def test_array_path_is_the_table_path(policy):
     """One chain through polars, generators and the scorecard equals the vectorised chain exactly."""
     real = _real_chains(1, 7, n=60)
     frame = pl.DataFrame({"x": real[0, :, 0]})
-    table = run_study(frame, frame.head(10), family="gaussian", policy=policy, generations=6, lam=0.25, seed=5,
-                      gate=False)
-    arrays = run_reference_chains(real, policy=policy, generations=6, lam=0.25, seed=5)
+    table = run_study(frame, frame.head(10), family="gaussian", policy=policy, generations=3, lam=0.25, seed=5,
+                      gate=False, gate_config=GateConfig(**FAST_GATE))
+    arrays = run_reference_chains(real, policy=policy, generations=3, lam=0.25, seed=5)
     ratios = [g.scorecard.scores["collapse.variance_ratio.x"] for g in table.generations]
     np.testing.assert_allclose(ratios, arrays.variance_ratio[0, :, 0], rtol=1e-10)
     assert [g.composition for g in table.generations] == arrays.compositions
@@ -150,7 +152,8 @@ def demo_split(request):
 
 def test_study_records_pool_composition_and_scorecards(demo_split):
     train, holdout = demo_split
-    result = run_study(train, holdout, family="copula", policy="accumulate", generations=3, rows=200, seed=1)
+    result = run_study(train, holdout, family="copula", policy="accumulate", generations=3, rows=200, seed=1,
+                       gate_config=GateConfig(**FAST_GATE))
     assert result.stopped_at is None and result.tripped_on is None
     assert [g.composition for g in result.generations] == [
         {"real": 480}, {"real": 480, "gen_0": 200}, {"real": 480, "gen_0": 200, "gen_1": 200}]
@@ -162,19 +165,23 @@ def test_study_records_pool_composition_and_scorecards(demo_split):
 
 def test_gate_stops_the_chain_at_the_first_failed_batch(demo_split):
     train, holdout = demo_split
-    strict = GateConfig(min_column_shape=0.999)  # no copula batch of 480 rows matches every column this well
-    result = run_study(train, holdout, family="copula", policy="replace", generations=4, seed=1, gate_config=strict)
+    strict = GateConfig(min_column_shape=0.999, **FAST_GATE)  # no copula batch of 480 rows matches every column this well
+    result = run_study(train, holdout, family="copula", policy="replace", generations=3, rows=200, seed=1,
+                       gate_config=strict)
     assert result.stopped_at == 0 and len(result.generations) == 1
     assert result.tripped_on is not None and result.tripped_on.startswith("shape.")
-    ungated = run_study(train, holdout, family="copula", policy="replace", generations=4, seed=1,
+    ungated = run_study(train, holdout, family="copula", policy="replace", generations=2, rows=200, seed=1,
                         gate_config=strict, gate=False)
-    assert ungated.stopped_at is None and len(ungated.generations) == 4
-    assert not ungated.generations[3].passed
+    assert ungated.stopped_at is None and len(ungated.generations) == 2
+    assert not ungated.generations[1].passed
 
 
 def test_study_is_deterministic(demo_split):
     train, holdout = demo_split
-    a = run_study(train, holdout, family="copula", policy="anchor", generations=2, seed=4, keep_batches=True)
-    b = run_study(train, holdout, family="copula", policy="anchor", generations=2, seed=4, keep_batches=True)
+    fast = GateConfig(**FAST_GATE)
+    a = run_study(train, holdout, family="copula", policy="anchor", generations=2, seed=4, keep_batches=True,
+                  gate_config=fast, gate=False)
+    b = run_study(train, holdout, family="copula", policy="anchor", generations=2, seed=4, keep_batches=True,
+                  gate_config=fast, gate=False)
     assert a.generations[1].batch.equals(b.generations[1].batch)
     assert a.generations[1].composition == {"real": 96, "gen_0": 384}

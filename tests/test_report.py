@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from ouroboros.config import GateConfig
 from ouroboros.quality import evaluate
 from ouroboros.report import (
     GenerationRecord,
@@ -53,7 +54,8 @@ def test_guard_trips_and_first_movers():
 def test_bands_from_the_scorecard_and_from_real_data(small_demo):
     assert scorecard_bands(_records()) == {"fidelity.column_shapes": (0.97, 0.97)}
     train, holdout = small_demo.head(400), small_demo.tail(200)
-    band = noise_band(train, holdout, lambda s: evaluate(s, train, holdout).scores, rows=200, draws=5)
+    fast = GateConfig(knn_rows=50, detection_rows=50)
+    band = noise_band(train, holdout, lambda s: evaluate(s, train, holdout, fast).scores, rows=200, draws=3)
     lo, hi = band["fidelity.column_shapes"]
     assert 0.8 < lo <= hi <= 1.0
     lo, hi = band["collapse.variance_ratio.mean"]
