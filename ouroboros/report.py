@@ -222,8 +222,9 @@ def plot_curves(table: pl.DataFrame, path: Path, bands: Bands | None = None,
                        zorder=3)
         if "variance_ratio" in indicator and part.height and part["value"].min() > 0:
             ax.set_yscale("log")  # a ratio: halving and doubling are equally far from 1
+            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
-            ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(indicator, fontsize=10)
         ax.set_xlabel("generation")
         ax.xaxis.get_major_locator().set_params(integer=True)
