@@ -58,7 +58,7 @@ class GateConfig(_Strict):
     # -- hard limits beyond the univariate contract (each also widened to the real-data noise band) --
     min_pair_trend: float = Field(0.9, ge=0, le=1, description="mean pair-trend score below this (and 0.05 below "
                                                                  "fresh real rows') warns")
-    min_association_retention: float = Field(0.2, ge=0, description="lowest share of the real associations between "
+    min_association_retention: float = Field(0.15, ge=0, description="lowest share of the real associations between "
                                                                     "columns (Cramér's V) a batch must keep")
     association_min_v: float = Field(0.2, gt=0, le=1, description="real pairs with at least this Cramér's V count as "
                                                                   "associated")
