@@ -71,6 +71,8 @@ class GateConfig(_Strict):
                                                                             "batch must keep")
     max_closer_to_train_share: float = Field(0.75, ge=0, le=1, description="highest share of rows nearer to real_train "
                                                                            "than to real_holdout (0.5 is healthy)")
+    near_copy_distance: float = Field(0.05, gt=0, description="encoded distance (real std units; one category "
+                                                               "mismatch is 1) under which a row is a near copy")
     max_detection_auc: float = Field(0.98, ge=0.5, le=1, description="highest real-vs-synthetic classifier AUC")
     # -- soft limits: breaches are reported as WARN and do not block --
     warn_detection_auc: float = Field(0.8, ge=0.5, le=1, description="classifier AUC that draws a warning")
@@ -84,6 +86,7 @@ class GateConfig(_Strict):
     warn_utility_gap: float = Field(0.05, ge=0, description="TRTR minus TSTR accuracy (or R2) beyond this warns")
     # -- subsample sizes of the quadratic parts (reported in the scores) --
     knn_rows: int = Field(2000, ge=50, description="rows per side for k-NN scores and privacy distances")
+    privacy_reference_rows: int = Field(50_000, ge=100, description="real_train rows near copies are searched in")
     knn_k: int = Field(5, ge=1, description="k of precision/recall/density/coverage")
     detection_rows: int = Field(2000, ge=50, description="rows per side for the detection classifier")
     pair_rows: int = Field(200_000, ge=100, description="rows for pair trends")

@@ -72,6 +72,13 @@ def memorised(train: pl.DataFrame) -> pl.DataFrame:
     return train.sample(n=ROWS, seed=3)
 
 
+def near_copied(train: pl.DataFrame) -> pl.DataFrame:
+    """Copies of training rows with a whisper of noise on the continuous column: no exact copy left."""
+    rows = memorised(train)
+    noise = np.random.default_rng(5).uniform(0.5, 1.0, size=rows.height)  # the column's std is about 1500
+    return rows.with_columns(pl.col("sampling_weight") + pl.Series(noise))
+
+
 def shuffled(fresh: pl.DataFrame) -> pl.DataFrame:
     """Each column permuted on its own: every marginal exactly right, every association gone."""
     return fresh.select([pl.col(c).shuffle(seed=i) for i, c in enumerate(fresh.columns)])
@@ -134,6 +141,14 @@ def test_memorised_batch_is_blocked_on_exact_copies(split):
     (copy,) = [f for f in card.failures if f.indicator == "exact_copy_rate"]
     assert copy.check == "privacy" and copy.value == 1.0
     assert card.scores["privacy.dcr.median"] < card.scores["privacy.dcr.median.noise_floor"]
+    assert card.scores["privacy.near_copy_rate"] == 1.0
+
+
+def test_near_copies_are_blocked_though_no_row_matches_exactly(split):
+    card = _card(near_copied(split[0]), split)
+    assert not card.passed and card.scores["privacy.exact_copy_rate"] == 0.0
+    assert {(f.check, f.indicator) for f in card.failures} == {("privacy", "privacy.near_copy_rate")}
+    assert card.scores["privacy.near_copy_rate"] == 1.0 > 0.05 > card.scores["privacy.near_copy_rate.noise_floor"]
 
 
 def test_shuffled_batch_is_blocked_on_the_joint(split):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 CHUNK = 2048
+CELLS = 8_000_000  # distances held at once per block (about 32-64 MB)
 
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -18,11 +19,12 @@ def knn_dists(a: np.ndarray, b: np.ndarray, k: int, exclude_self: bool = False) 
     """Sorted distances from each row of `a` to its k nearest rows of `b` (chunked; (len(a), k))."""
     k_eff = k + 1 if exclude_self else k
     out = np.empty((len(a), k), dtype=np.float64)
-    for start in range(0, len(a), CHUNK):
-        d = _sq_dists(a[start:start + CHUNK], b)
+    chunk = max(1, min(CHUNK, CELLS // max(len(b), 1)))  # bounds the distance block's memory
+    for start in range(0, len(a), chunk):
+        d = _sq_dists(a[start:start + chunk], b)
         part = np.partition(d, min(k_eff, d.shape[1]) - 1, axis=1)[:, :k_eff]
         part.sort(axis=1)
-        out[start:start + CHUNK] = np.sqrt(part[:, 1:] if exclude_self else part)
+        out[start:start + chunk] = np.sqrt(part[:, 1:] if exclude_self else part)
     return out
 
 

@@ -18,7 +18,7 @@ from ouroboros.quality import collapse as col_ind
 from ouroboros.quality.encoding import Encoder, numeric_values
 from ouroboros.quality.fidelity import NUMERIC_KINDS, column_shape, cramers_v, pair_trends
 from ouroboros.quality.learners import detection_auc, linear_utility
-from ouroboros.quality.neighbours import closer_to_train_share, prdc, privacy_distances
+from ouroboros.quality.neighbours import closer_to_train_share, knn_dists, prdc, privacy_distances
 from ouroboros.schema import ColumnKind, TableSchema, infer_schema
 
 CHECKS = ("contract", "fidelity", "privacy", "collapse")
@@ -328,6 +328,20 @@ def _privacy(j: _Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.Data
         "privacy.dcr_ratio": float(np.median(d["dcr"]) / real_median) if real_median > 0 else 1.0,
         "privacy.nndr.mean": float(np.mean(d["nndr"])), "privacy.nndr.mean.noise_floor": float(np.mean(base["nndr"])),
     })
+    # near copies: rows within a small distance of some real_train row (copies with a little noise added slip
+    # past the exact-match join), against how often fresh real rows sit that close
+    ref = _sample(train, config.privacy_reference_rows, rng_seed + 3)
+    r = encoder.matrix(ref)
+    near = float((knn_dists(f, r, 1)[:, 0] < config.near_copy_distance).mean())
+    near_base = float((knn_dists(h, r, 1)[:, 0] < config.near_copy_distance).mean())
+    near_noise = 3 * np.sqrt(near_base * (1 - near_base) * (1 / len(f) + 1 / len(h)))
+    near_allowed = max(config.max_exact_copy_rate, near_base * 1.5, near_base + near_noise)
+    j.scores.update({"privacy.near_copy_rate": near, "privacy.near_copy_rate.noise_floor": near_base,
+                     "privacy.near_copy_rate.noise_high": near_base + near_noise,
+                     "privacy.near_copy_reference_rows": float(ref.height)})
+    j.above("privacy", "privacy.near_copy_rate", near_allowed,
+            f"{near:.2%} of synthetic rows lie within {config.near_copy_distance} (standardised units) of a real_train "
+            f"row (fresh real rows: {near_base:.2%}): near copies")
     j.above("privacy", "privacy.closer_to_train_share", max(config.max_closer_to_train_share, 0.5 + noise),
             f"{share:.0%} of synthetic rows are nearer to real_train than to real_holdout (healthy: about 50%): "
             "the generator reproduces its training rows")
