@@ -168,6 +168,7 @@ def test_schema_broken_batch_is_blocked_by_the_scorecard(split):
     assert not card.passed
     assert {f.indicator for f in card.failures} == {"dtype.occupant_age", "categories.airbag", "nulls.sex"}
     assert {f.check for f in card.failures} == {"contract"}
+    assert "['teleport']" in next(f.reason for f in card.failures if f.indicator == "categories.airbag")
 
 
 def test_scorecard_round_trips_with_warnings(split):

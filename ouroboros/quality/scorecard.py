@@ -148,8 +148,8 @@ def _schema(j: _Judge, syn: pl.DataFrame, schema: TableSchema, config: GateConfi
             j._add("contract", f"nulls.{spec.name}", nulls, limit,
                    f"{spec.name} has {nulls:.2%} nulls (real: {spec.null_fraction:.2%})", False)
         if spec.kind == ColumnKind.CATEGORICAL and spec.name not in {w[0] for w in wrong}:
-            unknown = s.cast(pl.String).drop_nulls().unique().filter(~s.cast(pl.String).drop_nulls().unique()
-                                                                      .is_in(list(spec.categories)))
+            seen = s.cast(pl.String).drop_nulls().unique().sort()
+            unknown = seen.filter(~seen.is_in(list(spec.categories)))
             j.scores[f"contract.unknown_categories.{spec.name}"] = float(len(unknown))
             if len(unknown):
                 j._add("contract", f"categories.{spec.name}", float(len(unknown)), 0.0,
