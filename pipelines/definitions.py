@@ -17,6 +17,7 @@ from resources import GreatExpectationsResource, LakeIOManager, LakeResource, Ml
 
 PIPELINE_JOB = "ouroboros_pipeline"
 REPORT_JOB = "collapse_report_job"
+APPROVED_JOB = "train_on_approved_job"
 PRODUCTION_JOB = "production_job"
 STUDY_SCHEDULE = "weekly_pipeline"
 # runs with this tag write the real table; dagster.yaml lets one such run in progress at a time
@@ -42,6 +43,12 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
         REPORT_JOB, selection=dg.AssetSelection.assets("collapse_report"), executor_def=dg.in_process_executor,
         description="Rebuild the collapse report from the stored verdicts (e.g. after the gate stopped a run).",
     )
+    approved_job = dg.define_asset_job(
+        APPROVED_JOB, selection=dg.AssetSelection.assets("training_set", "downstream_model", "collapse_report"),
+        executor_def=dg.in_process_executor,
+        description="After the gate stopped a chain: train on the batches it approved (training_set re-checks every "
+                    "stored verdict and stops at the first refused generation) and rebuild the report.",
+    )
     production = config.training.study
     production_job = dg.define_asset_job(
         PRODUCTION_JOB, executor_def=dg.in_process_executor, tags=REAL_TABLE_TAG,
@@ -63,7 +70,7 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[pipeline_job, report_job, production_job],
+        jobs=[pipeline_job, report_job, approved_job, production_job],
         schedules=[weekly],
         sensors=[build_landing_sensor(production_job, settings.landing, config.landing.settle_seconds,
                                       config.landing.max_attempts),

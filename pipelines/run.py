@@ -14,7 +14,7 @@ import dagster as dg
 
 from assets.common import batch_key, key_text
 from ouroboros.verdict import fingerprint
-from pipelines.definitions import PIPELINE_JOB, REPORT_JOB, load_definitions
+from pipelines.definitions import APPROVED_JOB, PIPELINE_JOB, REPORT_JOB, load_definitions
 from pipelines.settings import Settings
 
 
@@ -69,16 +69,25 @@ def main(argv: list[str] | None = None) -> int:
     instance = dg.DagsterInstance.get()
     started = time.perf_counter()
     result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
-    if not result.success:
-        # the gate stopped the run: rebuild the report from the stored verdicts so it shows where
-        defs.resolve_job_def(REPORT_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    gate_stopped = not result.success and stopped_only_by_gate(result)
+    if gate_stopped:
+        # blocking checks skip everything downstream of a failed batch in that run; a follow-up run trains on
+        # what the gate approved (training_set re-checks every verdict) and rebuilds the report
+        follow_up = defs.resolve_job_def(APPROVED_JOB).execute_in_process(instance=instance, raise_on_error=False)
+        if not follow_up.success:
+            defs.resolve_job_def(REPORT_JOB).execute_in_process(instance=instance, raise_on_error=False)
     print()
     print(summarise(defs, settings, result))
     print(f"\npipeline time: {time.perf_counter() - started:.1f} s")
-    gate_stopped = not result.success and all(
-        e.event_type_value != "STEP_FAILURE" or "check" in (e.step_key or "") for e in result.all_events
-    )
     return 0 if result.success or gate_stopped else 1
+
+
+def stopped_only_by_gate(result) -> bool:
+    """True when every failed step failed because a blocking check judged its batch (not a crash)."""
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return bool(failures) and all(
+        e.event_specific_data.error.cls_name == "DagsterAssetCheckFailedError" for e in failures
+    )
 
 
 if __name__ == "__main__":

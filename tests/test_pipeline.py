@@ -16,6 +16,7 @@ from ouroboros.config import PipelineConfig
 from ouroboros.generators import register
 from ouroboros.generators.copula import GaussianCopula
 from pipelines.definitions import PIPELINE_JOB, build_definitions
+from pipelines.run import stopped_only_by_gate
 from pipelines.settings import Settings
 
 
@@ -68,7 +69,8 @@ def test_definitions_load(tmp_path, tiny_source):
             "training_set", "downstream_model", "collapse_report"} <= keys
     checks = defs.resolve_asset_graph().asset_check_keys
     assert dg.AssetCheckKey(dg.AssetKey(["good", "batch_g0"]), "contract") in checks
-    assert len(checks) == 4 * 4  # four blocking checks on each of the four batches
+    assert dg.AssetCheckKey(dg.AssetKey("real_ingest"), "landing_contract") in checks
+    assert len(checks) == 4 * 4 + 1  # four blocking checks on each of the four batches, and the landing contract
 
 
 def test_full_graph_gates_batches(tmp_path, tiny_source):
@@ -77,11 +79,13 @@ def test_full_graph_gates_batches(tmp_path, tiny_source):
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
         evaluations = {(e.asset_key.path[0], e.asset_key.path[1], e.check_name): e
-                       for e in result.get_asset_check_evaluations()}
+                       for e in result.get_asset_check_evaluations() if len(e.asset_key.path) == 2}
 
         # the good chain passes every check, the broken chain's first batch is blocked on what broke
-        assert all(evaluations[("good", f"batch_g{k}", c)].passed
-                   for k in range(2) for c in ("contract", "fidelity", "privacy", "collapse"))
+        # (a soft limit may warn; a warning shows in the UI but does not block)
+        good = [evaluations[("good", f"batch_g{k}", c)] for k in range(2) for c in ("contract", "fidelity", "privacy",
+                                                                                      "collapse")]
+        assert all(e.passed or e.severity == dg.AssetCheckSeverity.WARN for e in good)
         assert not evaluations[("broken", "batch_g0", "contract")].passed
         failures = evaluations[("broken", "batch_g0", "contract")].metadata["failures"].value
         assert "sampling_weight keeps its spread" in failures
@@ -91,7 +95,8 @@ def test_full_graph_gates_batches(tmp_path, tiny_source):
         assert "broken/batch_g0" in materialized
         assert "broken/generator_g1" not in materialized
         assert {"good/batch_g1", "training_set", "downstream_model"} <= materialized
-        assert not result.success  # the run reports the stopped chain
+        assert not result.success  # the run reports the stopped chain ...
+        assert stopped_only_by_gate(result)  # ... as the gate's doing, not a crash
 
         # the training set holds exactly the approved good batches
         training = pl.read_parquet(settings.lake / "assets" / "training_set.parquet")

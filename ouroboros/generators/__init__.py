@@ -15,6 +15,7 @@ FAMILIES: dict[str, str] = {
     "gan": "ouroboros.generators.gan:TabularGAN",
     "vae": "ouroboros.generators.vae:TabularVAE",
     "diffusion": "ouroboros.generators.diffusion:TabularDiffusion",
+    "gaussian": "ouroboros.collapse.gaussian:GaussianReference",  # the reference model of the collapse study
 }
 
 
