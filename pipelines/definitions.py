@@ -10,7 +10,8 @@ from assets.generations import build_study_assets
 from assets.real import build_real_assets
 from assets.report import build_report_asset
 from assets.training import build_training_assets
-from ouroboros.config import PipelineConfig, load_config
+from ouroboros.config import ConfigError, PipelineConfig, load_config
+from ouroboros.generators import GeneratorError, create
 from pipelines.sensors import build_alert_sensor, build_landing_sensor
 from pipelines.settings import Settings
 from resources import GreatExpectationsResource, LakeIOManager, LakeResource, MlflowResource
@@ -24,7 +25,17 @@ STUDY_SCHEDULE = "weekly_pipeline"
 REAL_TABLE_TAG = {"ouroboros/writes_real_table": "true"}
 
 
+def check_studies(config: PipelineConfig) -> None:
+    """Create each study's generator once, unfitted, so a bad family or hyperparameter fails at load time."""
+    for study in config.studies:
+        try:
+            create(study.family, seed=study.seed, **study.params)
+        except GeneratorError as exc:
+            raise ConfigError(f"study {study.name!r}: {exc}") from exc
+
+
 def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definitions:
+    check_studies(config)
     assets = [*build_real_assets(config)]
     checks = []
     for study in config.studies:

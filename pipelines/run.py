@@ -18,13 +18,15 @@ from pipelines.definitions import APPROVED_JOB, PIPELINE_JOB, REPORT_JOB, load_d
 from pipelines.settings import Settings
 
 
-def summarise(defs: dg.Definitions, settings: Settings, result) -> str:
+def summarise(defs: dg.Definitions, settings: Settings, result, gate_stopped: bool = False) -> str:
     from ouroboros.config import load_config
     from resources import LakeResource
 
     config = load_config(settings.config_path)
     lake = LakeResource(root=str(settings.lake))
-    lines = [f"Dagster run {result.run_id}: {'SUCCESS' if result.success else 'STOPPED (see below)'}", ""]
+    status = "SUCCESS" if result.success else (
+        "STOPPED BY THE GATE (then trained on the approved batches)" if gate_stopped else "FAILED (see the log above)")
+    lines = [f"Dagster run {result.run_id}: {status}", ""]
     version = lake.real_table_version()
     if version is not None:
         lines[1:1] = [f"Real table: version {version} of {lake.real_table_uri()} (new real files go to "
@@ -68,16 +70,20 @@ def main(argv: list[str] | None = None) -> int:
     defs = load_definitions()
     instance = dg.DagsterInstance.get()
     started = time.perf_counter()
-    result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # step chatter stays in the UI
+    result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False,
+                                                                   run_config=quiet)
     gate_stopped = not result.success and stopped_only_by_gate(result)
     if gate_stopped:
         # blocking checks skip everything downstream of a failed batch in that run; a follow-up run trains on
         # what the gate approved (training_set re-checks every verdict) and rebuilds the report
-        follow_up = defs.resolve_job_def(APPROVED_JOB).execute_in_process(instance=instance, raise_on_error=False)
+        follow_up = defs.resolve_job_def(APPROVED_JOB).execute_in_process(instance=instance, raise_on_error=False,
+                                                                          run_config=quiet)
         if not follow_up.success:
-            defs.resolve_job_def(REPORT_JOB).execute_in_process(instance=instance, raise_on_error=False)
+            defs.resolve_job_def(REPORT_JOB).execute_in_process(instance=instance, raise_on_error=False,
+                                                                run_config=quiet)
     print()
-    print(summarise(defs, settings, result))
+    print(summarise(defs, settings, result, gate_stopped))
     print(f"\npipeline time: {time.perf_counter() - started:.1f} s")
     return 0 if result.success or gate_stopped else 1
 

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ouroboros.config import PipelineConfig
+from ouroboros.config import ConfigError, PipelineConfig
 from ouroboros.generators import register
 from ouroboros.generators.copula import GaussianCopula
 from pipelines.definitions import PIPELINE_JOB, build_definitions
@@ -71,6 +71,16 @@ def test_definitions_load(tmp_path, tiny_source):
     assert dg.AssetCheckKey(dg.AssetKey(["good", "batch_g0"]), "contract") in checks
     assert dg.AssetCheckKey(dg.AssetKey("real_ingest"), "landing_contract") in checks
     assert len(checks) == 4 * 4 + 1  # four blocking checks on each of the four batches, and the landing contract
+
+
+def test_bad_study_settings_fail_at_load(tmp_path, tiny_source):
+    config = make_config(tiny_source)
+    config.studies[0].params = {"epochz": 3}
+    with pytest.raises(ConfigError, match=r"study 'good': copula: unknown parameter\(s\) \['epochz'\]"):
+        build_definitions(config, make_settings(tmp_path))
+    config.studies[0].params, config.studies[0].family = {}, "transformer"
+    with pytest.raises(ConfigError, match="unknown generator family 'transformer'"):
+        build_definitions(config, make_settings(tmp_path))
 
 
 def test_full_graph_gates_batches(tmp_path, tiny_source):
