@@ -32,7 +32,7 @@ from ouroboros.quality.contract import Contract
 from ouroboros.quality.report_card import scorecard_markdown
 from ouroboros.verdict import CheckRecord, fingerprint
 from resources import GreatExpectationsResource, LakeResource, MlflowResource
-from resources.lake import atomic_write_json
+from resources.lake import atomic_write_bytes, atomic_write_json
 
 SCORECARD_CHECKS = ("fidelity", "privacy", "collapse")
 
@@ -47,7 +47,7 @@ def _scorecard(lake: LakeResource, key: str, fp: str, batch: pl.DataFrame, real_
     card = evaluate(batch, real_train, real_holdout, config.gate, schema=contract.schema, target=config.data.target)
     atomic_write_json(path, card.to_dict())
     page = scorecard_markdown(key, card, config.gate.model_dump(), fp)
-    path.with_suffix(".md").write_text(page)
+    atomic_write_bytes(path.with_suffix(".md"), page.encode())
     return card, True
 
 
