@@ -91,7 +91,8 @@ class Encoder:
     @staticmethod
     def _level_codes(s: pl.Series, levels: list[str]) -> np.ndarray:
         """Level index; len(levels) for any other value, len(levels)+1 for null."""
-        mapping = pl.DataFrame({"v": levels, "i": np.arange(len(levels), dtype=np.int64)})
+        # typed explicitly: with no levels (an all-null column) an untyped frame would be of dtype Null
+        mapping = pl.DataFrame({"v": pl.Series(levels, dtype=pl.String), "i": np.arange(len(levels), dtype=np.int64)})
         text = text_values(s).alias("v").to_frame()
         joined = text.join(mapping, on="v", how="left", maintain_order="left")["i"]
         codes = joined.fill_null(len(levels)).to_numpy().astype(np.int64)

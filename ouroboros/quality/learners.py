@@ -3,9 +3,25 @@ utility models (train-synthetic-test-real against train-real-test-real)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from torch import nn
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run a small model on one thread, then restore the caller's setting. These learners are a few thousand
+    rows of a few dozen features: a second thread buys nothing, and when another process holds the other core
+    the two OpenMP threads wait on each other (measured: 0.2 s on one thread, 15 s on two under load)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -36,6 +52,11 @@ def _fit(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn, steps: int, 
 def detection_auc(real_fit: np.ndarray, fake_fit: np.ndarray, real_test: np.ndarray, fake_test: np.ndarray,
                   seed: int = 0, hidden: int = 32, steps: int = 120) -> float:
     """AUC of a small MLP telling synthetic from real, on rows it did not train on (0.5: indistinguishable)."""
+    with single_thread():
+        return _detection_auc(real_fit, fake_fit, real_test, fake_test, seed, hidden, steps)
+
+
+def _detection_auc(real_fit, fake_fit, real_test, fake_test, seed: int, hidden: int, steps: int) -> float:
     torch.manual_seed(seed)
     x = torch.as_tensor(np.concatenate([real_fit, fake_fit]), dtype=torch.float32)
     y = torch.as_tensor(np.r_[np.zeros(len(real_fit)), np.ones(len(fake_fit))], dtype=torch.float32)[:, None]
@@ -66,6 +87,11 @@ def linear_utility(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_t
                    seed: int = 0, iters: int = 30) -> dict[str, float]:
     """Multinomial logistic regression (classes given) or ridge-like linear regression, fitted on (x_fit, y_fit)
     and scored on the test rows: accuracy and log-loss, or RMSE and R2."""
+    with single_thread():
+        return _linear_utility(x_fit, y_fit, x_test, y_test, classes, seed, iters)
+
+
+def _linear_utility(x_fit, y_fit, x_test, y_test, classes: int | None, seed: int, iters: int) -> dict[str, float]:
     torch.manual_seed(seed)
     x = torch.as_tensor(x_fit, dtype=torch.float32)
     xt = torch.as_tensor(x_test, dtype=torch.float32)
