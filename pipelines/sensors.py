@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -161,7 +160,7 @@ def build_alert_sensor(webhook_url: str | None = None) -> dg.SensorDefinition:
         lake.append_alert(record)
         context.log.error(f"ALERT {record['kind']}: run {record['run_id']} of {record['job']}"
                           + (f" ({len(record['failed_checks'])} failed check(s))" if record["failed_checks"] else ""))
-        url = os.environ.get("OUROBOROS_ALERT_WEBHOOK") or webhook_url
+        url = webhook_url  # from Settings (OUROBOROS_ALERT_WEBHOOK) or landing.alert_webhook
         if url:
             try:
                 post_webhook(url, record)

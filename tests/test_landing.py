@@ -26,7 +26,7 @@ from assets.real import ensure_real_table
 from ouroboros.config import PipelineConfig
 from ouroboros.landing import file_sha256
 from pipelines.definitions import PRODUCTION_JOB, build_definitions
-from pipelines.sensors import LandingCursor, alert_record
+from pipelines.sensors import LandingCursor, alert_record, build_alert_sensor
 from pipelines.settings import Settings
 from resources import LakeResource
 
@@ -367,17 +367,16 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def test_alert_sensor_records_quarantine_and_posts_to_local_webhook(env: Env, monkeypatch):
+def test_alert_sensor_records_quarantine_and_posts_to_local_webhook(env: Env):
     env.land_frame("bad.parquet", env.fresh.slice(0, 20).drop("sex"))
     [result] = env.ingest_all()
     assert not result.success
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("OUROBOROS_ALERT_WEBHOOK", f"http://127.0.0.1:{server.server_port}/alerts")
     try:
         run = env.instance.get_run_by_id(result.run_id)
         failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
-        sensor = env.defs.resolve_sensor_def("alert_on_failure")
+        sensor = build_alert_sensor(f"http://127.0.0.1:{server.server_port}/alerts")
         context = dg.build_run_status_sensor_context(
             sensor_name="alert_on_failure", dagster_event=failure, dagster_instance=env.instance, dagster_run=run,
             resources={"lake": env.lake}).for_run_failure()
