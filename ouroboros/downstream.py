@@ -15,6 +15,7 @@ import polars as pl
 import torch
 from torch import nn
 
+from ouroboros.quality.learners import auc
 from ouroboros.schema import ColumnKind, TableSchema
 
 MAX_ONE_HOT = 50  # above this, the most frequent levels get a column each and the rest share one
@@ -178,7 +179,7 @@ def score(model: DownstreamModel, holdout: pl.DataFrame) -> dict[str, float]:
             "log_loss": float(-np.log(proba[np.arange(len(y)), y]).mean()),
         }
         present = np.unique(y)
-        aucs = [_auc(proba[:, k], y == k) for k in present] if len(present) > 1 else []
+        aucs = [auc(proba[:, k], (y == k).astype(int)) for k in present] if len(present) > 1 else []
         if aucs:
             metrics["roc_auc"] = float(aucs[1] if len(model.classes) == 2 and len(aucs) == 2 else np.mean(aucs))
         return metrics
@@ -187,19 +188,6 @@ def score(model: DownstreamModel, holdout: pl.DataFrame) -> dict[str, float]:
     rmse = float(np.sqrt(np.mean((pred - truth) ** 2)))
     var = float(np.var(truth))
     return {"rmse": rmse, "r2": float(1 - rmse**2 / var) if var > 0 else 0.0}
-
-
-def _auc(score_: np.ndarray, positive: np.ndarray) -> float:
-    """ROC AUC by the rank-sum (Mann-Whitney) formula, ties averaged."""
-    order = np.argsort(score_, kind="stable")
-    ranks = np.empty(len(score_))
-    sorted_scores = score_[order]
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)
-    n_pos, n_neg = positive.sum(), (~positive).sum()
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def primary_metric(task: str) -> tuple[str, bool]:

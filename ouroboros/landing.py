@@ -22,7 +22,7 @@ import polars as pl
 
 from ouroboros.config import LandingConfig
 from ouroboros.quality.contract import Contract, Rule, pandas_dtype_name
-from ouroboros.schema import ColumnKind, SchemaError, TableSchema
+from ouroboros.schema import ColumnKind, TableSchema
 from ouroboros.tables import SUPPORTED_SUFFIXES, TableReadError, read_table
 
 BOM = "\ufeff"
@@ -116,14 +116,6 @@ def structural_problems(df: pl.DataFrame, schema: TableSchema) -> list[Problem]:
                                     f"{spec.dtype} (file dtype {s.dtype}), e.g. {examples}",
                                     column=spec.name, observed=n))
     return problems
-
-
-def conform_landed(df: pl.DataFrame, schema: TableSchema, source: str) -> pl.DataFrame:
-    """Return `df` cast to the real schema, in its column order, or raise SchemaError listing every problem."""
-    problems = structural_problems(df, schema)
-    if problems:
-        raise SchemaError(f"{source}: " + summarise(problems) + ". Fix the file and drop it into landing again.")
-    return cast_to_schema(df, schema)
 
 
 def cast_to_schema(df: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:

@@ -69,9 +69,6 @@ class LakeResource(dg.ConfigurableResource):
     def landing_dir(self) -> Path:
         return self.path / "landing"
 
-    def accepted_dir(self) -> Path:
-        return self.path / "real" / "accepted"
-
     def quarantine_dir(self) -> Path:
         return self.path / "real" / "quarantine"
 
