@@ -29,9 +29,8 @@ from ouroboros.report import (
     scorecard_bands,
 )
 from ouroboros.schema import infer_schema
-from ouroboros.verdict import fingerprint
 from resources import LakeResource, MlflowResource
-from resources.lake import atomic_write_bytes, atomic_write_parquet
+from resources.lake import asset_file, atomic_write_bytes, atomic_write_parquet
 
 APPROVED_ALIAS = "approved"
 
@@ -47,17 +46,16 @@ def study_chain(lake: LakeResource, study: StudyConfig) -> list[tuple[Generation
     fingerprints: dict[str, str] = {}
     for k in range(study.generations):
         key = key_text(batch_key(study.name, k))
-        batch_path = lake.path / "assets" / f"{key}.parquet"
-        gen_path = lake.path / "assets" / f"{key_text(generator_key(study.name, k))}.json"
-        if not batch_path.exists() or not gen_path.exists():
+        gen_path = asset_file(lake.root, generator_key(study.name, k).path, ".json")
+        stored = lake.read_batch_with_verdict(batch_key(study.name, k).path)
+        if stored is None or not gen_path.exists():
             break
         generator = json.loads(gen_path.read_text())
         parents = generator.get("parents", {})
         if any(fingerprints.get(p) != fp for p, fp in parents.items() if p != "real_train"):
             break  # stale: this generation was trained on batches that have since been replaced
-        fp = fingerprint(pl.read_parquet(batch_path))
-        fingerprints[key] = fp
-        verdict = lake.read_verdict(key, fp)
+        verdict = stored[1]
+        fingerprints[key] = verdict.batch_fingerprint
         # a batch no check has judged yet is 'not judged', not 'failed'
         passed = None if verdict.missing and all(verdict.checks.values()) else verdict.passed
         chain.append((GenerationRecord(study.name, k, passed, verdict.scores, verdict.failures, study.family,

@@ -9,7 +9,7 @@ from assets.common import OWNER, batch_key, key_text, table_metadata
 from ouroboros.config import PipelineConfig
 from ouroboros.downstream import primary_metric, score, train_downstream
 from ouroboros.schema import infer_schema
-from ouroboros.verdict import GateRefusal, fingerprint, require_approved
+from ouroboros.verdict import GateRefusal, require_approved
 from resources import LakeResource, MlflowResource
 
 
@@ -29,11 +29,12 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
         approved, refused = [], {}
         for k, asset_key in enumerate(batch_keys):
             key = key_text(asset_key)
-            batch = lake.read_asset_table(asset_key.path)
+            stored = lake.read_batch_with_verdict(asset_key.path)
             try:
-                if batch is None:
+                if stored is None:
                     raise GateRefusal(f"{key}: the batch has not been materialised")
-                require_approved(lake.read_verdict(key, fingerprint(batch)))
+                batch, verdict = stored
+                require_approved(verdict)
             except GateRefusal as exc:
                 refused[key] = str(exc)
                 context.log.warning(f"refused {exc}")

@@ -12,18 +12,16 @@ import time
 
 import dagster as dg
 
-from assets.common import batch_key, key_text
-from ouroboros.verdict import fingerprint
-from pipelines.definitions import APPROVED_JOB, PIPELINE_JOB, REPORT_JOB, load_definitions
+from assets.common import batch_key
+from ouroboros.config import PipelineConfig, load_config
+from pipelines.definitions import APPROVED_JOB, PIPELINE_JOB, REPORT_JOB, build_definitions
 from pipelines.settings import Settings
+from resources import LakeResource
+from resources.lake import asset_file
 
 
-def summarise(defs: dg.Definitions, settings: Settings, result, gate_stopped: bool = False) -> str:
-    from ouroboros.config import load_config
-    from resources import LakeResource
-
-    config = load_config(settings.config_path)
-    lake = LakeResource(root=str(settings.lake))
+def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, result,
+              gate_stopped: bool = False) -> str:
     status = "SUCCESS" if result.success else (
         "STOPPED BY THE GATE (then trained on the approved batches)" if gate_stopped else "FAILED (see the log above)")
     lines = [f"Dagster run {result.run_id}: {status}", ""]
@@ -34,19 +32,18 @@ def summarise(defs: dg.Definitions, settings: Settings, result, gate_stopped: bo
     for study in config.studies:
         lines.append(f"Study {study.name} ({study.family}, {study.policy} policy)")
         for k in range(study.generations):
-            key = key_text(batch_key(study.name, k))
-            batch = lake.read_asset_table(batch_key(study.name, k).path)
-            if batch is None:
+            stored = lake.read_batch_with_verdict(batch_key(study.name, k).path)
+            if stored is None:
                 lines.append(f"  generation {k}: not materialised (stopped upstream)")
                 continue
-            verdict = lake.read_verdict(key, fingerprint(batch))
+            verdict = stored[1]
             state = "PASS" if verdict.passed else "FAIL"
             detail = "" if verdict.passed else " - " + "; ".join(
                 f["reason"] for f in verdict.failures[:3]) if verdict.failures else ""
             shape = verdict.scores.get("fidelity.column_shapes")
             lines.append(f"  generation {k}: gate {state}"
                          + (f" (column shapes {shape:.3f})" if shape is not None else "") + detail)
-    model_path = settings.lake / "assets" / "downstream_model.json"
+    model_path = asset_file(lake.root, ["downstream_model"], ".json")
     if model_path.exists():
         m = json.loads(model_path.read_text())
         h = m["headline"]
@@ -67,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.parse_args(argv)
     settings = Settings.from_env()
-    defs = load_definitions()
+    config = load_config(settings.config_path)
+    defs = build_definitions(config, settings)
     instance = dg.DagsterInstance.get()
     started = time.perf_counter()
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # step chatter stays in the UI
@@ -83,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             defs.resolve_job_def(REPORT_JOB).execute_in_process(instance=instance, raise_on_error=False,
                                                                 run_config=quiet)
     print()
-    print(summarise(defs, settings, result, gate_stopped))
+    print(summarise(config, defs.resources["lake"], settings, result, gate_stopped))
     print(f"\npipeline time: {time.perf_counter() - started:.1f} s")
     return 0 if result.success or gate_stopped else 1
 

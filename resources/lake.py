@@ -13,7 +13,7 @@ import deltalake
 import polars as pl
 from deltalake.exceptions import TableNotFoundError
 
-from ouroboros.verdict import GATE_CHECKS, CheckRecord, Verdict
+from ouroboros.verdict import GATE_CHECKS, CheckRecord, Verdict, fingerprint
 
 LEDGER_PREFIX = "ouroboros."  # commit metadata keys of the real table's ledger (file hash, name, archive, rows)
 
@@ -95,6 +95,13 @@ class LakeResource(dg.ConfigurableResource):
         folder = self.verdict_dir(batch_key)
         records = [CheckRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
         return Verdict.combine(batch_key, records, batch_fingerprint, required)
+
+    def read_batch_with_verdict(self, key_path: list[str] | tuple[str, ...]) -> tuple[pl.DataFrame, Verdict] | None:
+        """A stored synthetic batch and the gate's verdict on exactly this version of it (None: not materialised)."""
+        batch = self.read_asset_table(key_path)
+        if batch is None:
+            return None
+        return batch, self.read_verdict("/".join(key_path), fingerprint(batch))
 
     def replace_dir(self, target: Path, build) -> Path:
         """Build a folder next to `target` with `build(tmp_path)` and swap it in whole."""
