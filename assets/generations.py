@@ -2,8 +2,13 @@
 
 Generation 0 learns from real_train; generation k from the pool its mixing policy builds out of
 earlier approved batches (and real rows). Every input batch is re-checked against its stored gate
-verdict before a generator may learn from it, so a batch that failed never feeds the chain, even
+verdict and its lineage before a generator may learn from it (`assets.lineage.read_chain`), so a batch
+that failed, or one whose ancestors were made from another real_train, never feeds the chain, even
 when a generation is materialised on its own in a later run.
+
+Each batch records its lineage (its generator's parents by fingerprint, the real-table version) with its
+verdict; each generator stores its pool's row origins as a sidecar aligned by row
+(`lake/provenance/<study>/generator_g<k>.pool.parquet`).
 """
 
 
@@ -15,11 +20,15 @@ import polars as pl
 
 import ouroboros.collapse  # noqa: F401 - registers the "gaussian" reference family
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
+from assets.lineage import read_chain
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.generators import create, load
-from ouroboros.policies import build_pool
-from ouroboros.verdict import GateRefusal, fingerprint, require_approved
+from ouroboros.lineage import REAL_TRAIN
+from ouroboros.policies import build_pool, source_name
+from ouroboros.provenance import REAL, SYNTHETIC, Origin, composition, composition_markdown
+from ouroboros.verdict import GateRefusal, fingerprint
 from resources import LakeResource, MlflowResource
+from resources.lake import atomic_write_parquet
 
 
 def pool_inputs(study: StudyConfig, generation: int) -> dict[str, dg.AssetIn]:
@@ -53,6 +62,9 @@ def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefin
                   **inputs: pl.DataFrame) -> dg.Output[dict]:
         real = inputs.get("real_train")
         batches, parents = [], {}
+        origins: dict[str, Origin] = {}
+        # the stored chain up to this generation: each input must be approved and descend from today's real_train
+        stored = read_chain(lake, study.name, generation, real) if generation else None
         for j in range(generation):
             name = f"batch_g{j}"
             if name not in inputs:
@@ -61,15 +73,22 @@ def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefin
             key = key_text(batch_key(study.name, j))
             fp = fingerprint(inputs[name])
             try:
-                require_approved(lake.read_verdict(key, fp))
+                stored.chain.require(j, key)
+                if stored.verdicts[j].batch_fingerprint != fp:
+                    raise GateRefusal(f"{key}: the batch changed while this generation was reading it")
             except GateRefusal as exc:
                 raise dg.Failure(f"generation {generation} refuses its training pool: {exc}") from exc
             batches.append(inputs[name])
             parents[key] = fp
+            origins[source_name(j)] = Origin(SYNTHETIC, fp, study.name, j)
         if real is not None:
-            parents["real_train"] = fingerprint(real)
+            parents[REAL_TRAIN] = fingerprint(real)
+            origins["real"] = Origin(REAL, parents[REAL_TRAIN])
         pool = build_pool(study.policy, generation, real if real is not None else pl.DataFrame(), batches,
-                          lam=study.lam, seed=study.seed)
+                          lam=study.lam, seed=study.seed, origins=origins)
+        pool_origin = composition(pool.origin)
+        origin_path = lake.pool_origin_file(study.name, generation)
+        atomic_write_parquet(origin_path, pool.origin)  # aligned by row with the pool the generator learns from
         seed = study.seed * 1000 + generation
         gen = create(study.family, seed=seed, **study.params)
         run_name = f"{study.name}/gen_{generation}"
@@ -91,17 +110,21 @@ def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefin
             gen.fit(pool.rows, callback=progress)
             fit_seconds = time.perf_counter() - started
             mlflow.log_metric("fit_seconds", fit_seconds)
+            mlflow.log_dict({"pool_origin": pool_origin}, "pool_origin.json")
             target = lake.generator_dir(study.name, generation)
             lake.replace_dir(target, gen.save)
             model_uri = mlflow_tracking.log_generator(target)
             url = mlflow_tracking.run_url(run)
         record = {"study": study.name, "family": study.family, "generation": generation, "path": str(target),
                   "seed": seed, "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
-                  "pool": pool.composition, "parents": parents, **lineage}
+                  "pool": pool.composition, "parents": parents, "pool_origin": pool_origin,
+                  "pool_origin_path": str(origin_path), **lineage}
         return dg.Output(record, metadata={
             "mlflow_run": dg.MetadataValue.url(url), "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
             "fit_seconds": round(fit_seconds, 3), "pool_rows": pool.rows.height,
             "pool_composition": dg.MetadataValue.json(pool.composition), "path": dg.MetadataValue.path(str(target)),
+            "pool_origin": dg.MetadataValue.md(composition_markdown(pool_origin)),
+            "parents": dg.MetadataValue.json(parents),
             **lineage,
         })
 
@@ -115,13 +138,23 @@ def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | N
         description=f"Synthetic batch of generation {generation} ({study.name}); may feed training only "
                     "after its blocking gate checks pass.",
     )
-    def batch(context: dg.AssetExecutionContext, generator: dict, real_train: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    def batch(context: dg.AssetExecutionContext, generator: dict, real_train: pl.DataFrame,
+              lake: LakeResource) -> dg.Output[pl.DataFrame]:
         gen = load(generator["path"])
         rows = study.rows or default_rows or real_train.height
         df = gen.sample(rows, seed=generator["seed"] + 7919)
         context.log.info(f"sampled {df.height} rows from {generator['path']}")
-        return dg.Output(df, metadata={**table_metadata(df), "fingerprint": fingerprint(df),
-                                       "mlflow_run_id": generator["mlflow_run_id"]})
+        fp = fingerprint(df)
+        # what this exact batch descends from, kept with its verdict: consumers walk it back to real_train
+        lake.write_lineage(key_text(batch_key(study.name, generation)), fp, {
+            "study": study.name, "generation": generation, "parents": generator["parents"],
+            "real_table_version": generator.get("real_table_version"),
+            "generator_run_id": generator["mlflow_run_id"]})
+        return dg.Output(df, metadata={**table_metadata(df), "fingerprint": fp,
+                                       "mlflow_run_id": generator["mlflow_run_id"],
+                                       "parents": dg.MetadataValue.json(generator["parents"]),
+                                       **({"real_table_version": generator["real_table_version"]}
+                                          if generator.get("real_table_version") is not None else {})})
 
     return batch
 

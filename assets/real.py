@@ -1,5 +1,6 @@
-"""Real-data assets: landed files ingested into the versioned real table, the table itself, its seeded
-train/holdout split, and the data contract synthetic batches are held to.
+"""Real-data assets: landed files ingested into the versioned real table, the table itself, its stable
+train/holdout split (a row's side decided by a hash of the row, `ouroboros.split`), and the data contract
+synthetic batches are held to.
 
 The real table is a Delta Lake table under the lake, append-only: version 0 is `data.source`, each accepted
 landed file is one more commit whose metadata records the file's name, content hash, row count and archive path
@@ -23,7 +24,7 @@ import dagster as dg
 import polars as pl
 
 from assets.common import OWNER, table_metadata
-from ouroboros.config import PipelineConfig
+from ouroboros.config import DataConfig, PipelineConfig
 from ouroboros.landing import (
     Problem,
     cast_to_schema,
@@ -36,7 +37,7 @@ from ouroboros.landing import (
 )
 from ouroboros.quality.contract import Contract, derive_contract
 from ouroboros.schema import SchemaError, TableSchema, infer_schema
-from ouroboros.split import train_holdout_split
+from ouroboros.split import HASH, SplitError, class_balance, train_holdout_split
 from ouroboros.tables import TableReadError, read_table
 from ouroboros.verdict import fingerprint
 from resources import GreatExpectationsResource, LakeResource
@@ -113,19 +114,26 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
         group_name="real", can_subset=False,
         outs={
             "real_train": dg.AssetOut(kinds={"polars", "parquet"}, owners=[OWNER],
-                                      description="Real rows generators may learn from (seeded split, stratified "
-                                                  "on the target)."),
+                                      description="Real rows generators may learn from: every row whose stable "
+                                                  "hash (of its content, or of data.key) puts it on the train side."),
             "real_holdout": dg.AssetOut(kinds={"polars", "parquet"}, owners=[OWNER],
                                         description="Real rows no generator ever sees: the yardstick for utility "
-                                                    "and privacy."),
+                                                    "and privacy. A row's side never changes as the table grows."),
         },
     )
     def real_split(real_data: pl.DataFrame, lake: LakeResource):
-        stratify = data.target if real_data[data.target].n_unique() <= 50 else None
-        train, holdout = train_holdout_split(real_data, data.holdout_fraction, data.seed, stratify=stratify)
-        version = {"real_table_version": lake.real_table_version()}
-        yield dg.Output(train, output_name="real_train", metadata={**table_metadata(train), **version})
-        yield dg.Output(holdout, output_name="real_holdout", metadata={**table_metadata(holdout), **version})
+        check_split_rule(lake, data)
+        try:
+            train, holdout = train_holdout_split(real_data, data.holdout_fraction, data.seed, key=data.key)
+        except SplitError as exc:
+            raise dg.Failure(f"real_split ({lake.real_table_uri()}): {exc}") from exc
+        balance = class_balance(train, holdout, data.target)
+        rule = {"real_table_version": lake.real_table_version(), "split_rule": split_rule_text(data)}
+        yield dg.Output(train, output_name="real_train", metadata={
+            **table_metadata(train), **rule, "fingerprint": fingerprint(train),
+            "class_balance": dg.MetadataValue.json(balance)})
+        yield dg.Output(holdout, output_name="real_holdout", metadata={
+            **table_metadata(holdout), **rule, "fingerprint": fingerprint(holdout)})
 
     @dg.asset(
         group_name="real", kinds={"great_expectations"}, owners=[OWNER],
@@ -170,6 +178,32 @@ def ensure_real_table(lake: LakeResource, source: str) -> dict:
             f"data.source is now {source} (different content). A real table is append-only: land the new rows "
             "as files in the landing folder, or point OUROBOROS_LAKE at a fresh lake for a different dataset.")
     return {"bootstrapped": False, "source_sha256": source_sha}
+
+
+def split_rule_text(data: DataConfig) -> str:
+    key = data.key if data.key is not None else "the whole row"
+    return f"{HASH}(key={key}, seed={data.seed}) < {data.holdout_fraction} -> holdout"
+
+
+def check_split_rule(lake: LakeResource, data: DataConfig) -> None:
+    """Record the split rule with the real table on first use; refuse a changed rule under the same table.
+
+    A new fraction, seed or key would move rows that generators already learnt from into real_holdout (or
+    hand holdout rows to the next generator): the very leak the stable split exists to prevent.
+    """
+    path = lake.real_dir() / "split_rule.json"
+    rule = {"hash": HASH, "key": data.key, "seed": data.seed, "holdout_fraction": data.holdout_fraction}
+    if not path.exists():
+        atomic_write_json(path, rule)
+        return
+    kept = json.loads(path.read_text())
+    changed = {k: (kept.get(k), v) for k, v in rule.items() if kept.get(k) != v}
+    if changed:
+        what = ", ".join(f"data.{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        raise dg.Failure(
+            f"the train/holdout split rule of the real table at {lake.real_table_uri()} has changed ({what}). "
+            "Rows that generators learnt from would move into real_holdout. Set the old values back, or point "
+            "OUROBOROS_LAKE at a fresh lake to split this data another way.")
 
 
 def _ledger_entry(path: Path, sha: str, rows: int, archive: Path, kind: str) -> dict[str, str]:

@@ -13,7 +13,8 @@ import mlflow
 import polars as pl
 from mlflow import MlflowClient
 
-from assets.common import OWNER, batch_key, generator_key, key_text
+from assets.common import OWNER, batch_key, generator_key
+from assets.lineage import read_chain
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.quality import evaluate
 from ouroboros.report import (
@@ -39,29 +40,30 @@ def registered_model_name(study: str) -> str:
     return f"ouroboros.{study}.generator"
 
 
-def study_chain(lake: LakeResource, study: StudyConfig) -> list[tuple[GenerationRecord, dict]]:
-    """The study's current chain: generations whose batch exists and whose generator learnt from the batches
-    stored now (a batch left over from an earlier, longer run does not belong to this chain)."""
+def study_chain(lake: LakeResource, study: StudyConfig, real_train: pl.DataFrame | None = None,
+                notes: dict[str, str] | None = None) -> list[tuple[GenerationRecord, dict]]:
+    """The study's current chain: the generations whose whole parent chain leads back to the current real_train
+    (`assets.lineage.read_chain`), plus the first batch the gate refused (shown as the guard's trip). A batch
+    made from another real_train, or from a parent re-made since, ends the chain and is noted in `notes`."""
+    stored = read_chain(lake, study.name, study.generations, real_train)
+    shown = list(stored.chain.accepted)
+    refusal = stored.chain.refusal
+    if refusal is not None and refusal.kind == "gate":
+        shown.append(refusal.generation)
+    elif refusal is not None and refusal.kind == "lineage" and notes is not None:
+        notes[study.name] = f"chain ends before generation {refusal.generation}: {refusal.reason}"
     chain: list[tuple[GenerationRecord, dict]] = []
-    fingerprints: dict[str, str] = {}
-    for k in range(study.generations):
-        key = key_text(batch_key(study.name, k))
+    for k in shown:
         gen_path = asset_file(lake.root, generator_key(study.name, k).path, ".json")
-        stored = lake.read_batch_with_verdict(batch_key(study.name, k).path)
-        if stored is None or not gen_path.exists():
+        if not gen_path.exists():
             break
         generator = json.loads(gen_path.read_text())
-        parents = generator.get("parents", {})
-        if any(fingerprints.get(p) != fp for p, fp in parents.items() if p != "real_train"):
-            break  # stale: this generation was trained on batches that have since been replaced
-        verdict = stored[1]
-        fingerprints[key] = verdict.batch_fingerprint
+        verdict = stored.verdicts[k]
         # a batch no check has judged yet is 'not judged', not 'failed'
         passed = None if verdict.missing and all(verdict.checks.values()) else verdict.passed
         chain.append((GenerationRecord(study.name, k, passed, verdict.scores, verdict.failures, study.family,
-                                       study.policy, generator.get("pool", {})), generator))
-        if passed is not True:
-            break  # the chain stops at a batch the gate did not approve
+                                       study.policy, generator.get("pool", {}), generator.get("pool_origin", [])),
+                      generator))
     return chain
 
 
@@ -96,7 +98,8 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
     )
     def collapse_report(context: dg.AssetExecutionContext, lake: LakeResource, mlflow_tracking: MlflowResource,
                         real_train: pl.DataFrame, real_holdout: pl.DataFrame) -> dg.MaterializeResult:
-        chains = {s.name: study_chain(lake, s) for s in config.studies}
+        notes: dict[str, str] = {}
+        chains = {s.name: study_chain(lake, s, real_train, notes) for s in config.studies}
         records = [rec for chain in chains.values() for rec, _ in chain]
         bands = scorecard_bands(records)
         if not bands and records:
@@ -122,7 +125,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
                     version = promote_approved(client, study, passed[-1])
                     approved[study] = (f"`{registered_model_name(study)}@{APPROVED_ALIAS}` = version {version} "
                                        f"(generation {passed[-1]['generation']})")
-            page = report_markdown(records, plot.name if plot else None, bands, approved)
+            page = report_markdown(records, plot.name if plot else None, bands, approved, notes)
             atomic_write_bytes(out / "collapse_report.md", page.encode())
             mlflow.log_artifacts(str(out), artifact_path="collapse_report")
             mlflow.log_metrics({f"{r.study}.{k}.g{r.generation}": v for r in records
@@ -139,6 +142,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
             "guard_trips": dg.MetadataValue.json({s: (list(t) if t else None) for s, t in trips.items()}),
             "first_movers": dg.MetadataValue.json({s: ([m[0], m[1]] if m else None) for s, m in movers.items()}),
             "approved_generators": dg.MetadataValue.json(approved),
+            "lineage_notes": dg.MetadataValue.json(notes),
         })
 
     return collapse_report

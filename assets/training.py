@@ -1,15 +1,28 @@
 """Downstream assets: the training set built only from approved batches, and the model trained on it."""
 
 
+import re
+
 import dagster as dg
 import mlflow
 import polars as pl
 
-from assets.common import OWNER, batch_key, key_text, table_metadata
+from assets.common import OWNER, batch_key, table_metadata
+from assets.lineage import read_chain
 from ouroboros.config import PipelineConfig
 from ouroboros.downstream import primary_metric, score, train_downstream
+from ouroboros.provenance import (
+    SYNTHETIC,
+    Origin,
+    composition,
+    composition_markdown,
+    label,
+    origin_frame,
+    synthetic_share,
+    with_origin,
+    without_origin,
+)
 from ouroboros.schema import infer_schema
-from ouroboros.verdict import GateRefusal, require_approved
 from resources import LakeResource, MlflowResource
 
 
@@ -22,33 +35,34 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
     @dg.asset(
         deps=batch_keys, group_name="training", kinds={"polars", "parquet"}, owners=[OWNER],
         description=f"Synthetic rows that may feed training: the approved batches of study {study.name} "
-                    f"({config.training.generations} generations). Every batch is re-checked against its stored "
-                    "gate verdict; the chain stops at the first batch without one.",
+                    f"({config.training.generations} generations) whose whole parent chain leads back to the "
+                    "current real_train. Every batch is re-checked against its stored gate verdict and lineage; "
+                    "the chain stops at the first batch that fails either. Each row carries its origin in the "
+                    "_origin* columns (study, generation, batch fingerprint, row).",
     )
     def training_set(context: dg.AssetExecutionContext, lake: LakeResource):
-        approved, refused = [], {}
-        for k, asset_key in enumerate(batch_keys):
-            key = key_text(asset_key)
-            stored = lake.read_batch_with_verdict(asset_key.path)
-            try:
-                if stored is None:
-                    raise GateRefusal(f"{key}: the batch has not been materialised")
-                batch, verdict = stored
-                require_approved(verdict)
-            except GateRefusal as exc:
-                refused[key] = str(exc)
-                context.log.warning(f"refused {exc}")
-                break  # later generations learned from this one, so they are not trusted either
-            approved.append((k, batch))
+        stored = read_chain(lake, study.name, study.generations)
+        chain = stored.chain
+        refused = {}
+        if chain.refusal is not None:
+            refused[chain.refusal.key] = chain.refusal.reason
+            # later generations learnt from this one (or from its ancestors), so they are not trusted either
+            context.log.warning(f"refused {chain.refusal.reason}")
+        approved = [(k, stored.batches[k], stored.verdicts[k].batch_fingerprint) for k in chain.accepted]
         if not approved:
             raise dg.Failure("training_set: no approved synthetic batch to train on", metadata={
                 "refused": dg.MetadataValue.json(refused)})
         if config.training.generations == "latest":
             approved = approved[-1:]
-        df = pl.concat([b for _, b in approved], how="vertical_relaxed")
+        df = pl.concat([with_origin(b, origin_frame(Origin(SYNTHETIC, fp, study.name, k), b.height))
+                        for k, b, fp in approved], how="vertical_relaxed")
+        parts = composition(without_origin(df)[1])
         return dg.Output(df, metadata={**table_metadata(df),
-                                       "generations": dg.MetadataValue.json([k for k, _ in approved]),
-                                       "refused": dg.MetadataValue.json(refused)})
+                                       "generations": dg.MetadataValue.json([k for k, _, _ in approved]),
+                                       "refused": dg.MetadataValue.json(refused),
+                                       "real_train_fingerprint": stored.real_train_fingerprint or "",
+                                       "synthetic_share": synthetic_share(without_origin(df)[1]),
+                                       "origin": dg.MetadataValue.md(composition_markdown(parts))})
 
     @dg.asset(
         group_name="training", kinds={"pytorch", "mlflow"}, owners=[OWNER],
@@ -61,7 +75,10 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
         target = config.data.target
         schema = infer_schema(real_train, target=target)
         params = config.downstream.model_dump()
-        synthetic_model = train_downstream(training_set, schema, target, **params)
+        training_rows, origin = without_origin(training_set)  # provenance is bookkeeping, never a feature
+        parts = composition(origin)
+        share = synthetic_share(origin)
+        synthetic_model = train_downstream(training_rows, schema, target, **params)
         baseline_model = train_downstream(real_train, schema, target, **params)
         tstr, trtr = score(synthetic_model, real_holdout), score(baseline_model, real_holdout)
         headline, _ = primary_metric(synthetic_model.task)
@@ -70,17 +87,29 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
         with mlflow_tracking.run("downstream_model", tags={"dagster_run_id": context.run_id,
                                                            "study": study.name}) as run:
             mlflow.log_params({"task": synthetic_model.task, "target": target, "training_rows": training_set.height,
-                               "study": study.name, **{f"model.{k}": v for k, v in params.items()}})
+                               "study": study.name, **{f"model.{k}": v for k, v in params.items()},
+                               "training.synthetic_share": share,
+                               "training.synthetic_rows": int((origin["_origin"] == SYNTHETIC).sum()),
+                               **{_param(f"training.origin.{label(p, fingerprint=False)}"): p["rows"] for p in parts}})
+            mlflow.log_metric("training.synthetic_share", share)
+            mlflow.log_dict({"synthetic_share": share, "origin": parts}, "training_set_origin.json")
             mlflow.log_metrics({**{f"tstr.{k}": v for k, v in tstr.items()},
                                 **{f"trtr.{k}": v for k, v in trtr.items()}})
             mlflow.log_artifacts(str(target_dir), artifact_path="model")
             url = mlflow_tracking.run_url(run)
         result = {"task": synthetic_model.task, "headline": headline, "tstr": tstr, "trtr": trtr,
-                  "training_rows": training_set.height, "mlflow_run_id": run.info.run_id, "path": str(target_dir)}
+                  "training_rows": training_set.height, "synthetic_share": share, "training_origin": parts,
+                  "mlflow_run_id": run.info.run_id, "path": str(target_dir)}
         return dg.Output(result, metadata={
             f"tstr_{headline}": tstr.get(headline), f"trtr_{headline}": trtr.get(headline),
             "tstr": dg.MetadataValue.json(tstr), "trtr": dg.MetadataValue.json(trtr),
             "mlflow_run": dg.MetadataValue.url(url), "mlflow_run_id": run.info.run_id,
+            "synthetic_share": share, "training_origin": dg.MetadataValue.md(composition_markdown(parts)),
         })
 
     return [training_set, downstream_model]
+
+
+def _param(name: str) -> str:
+    """MLflow parameter names allow letters, digits, _ - . / and spaces."""
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", name)

@@ -24,6 +24,16 @@ class DataConfig(_Strict):
     target: str = Field(description="column the downstream model predicts")
     holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 0
+    key: str | list[str] | None = Field(None, description="column(s) whose value decides a row's side of the "
+                                        "train/holdout split (rows sharing a key stay together); default: the "
+                                        "row's whole content")
+
+    @field_validator("key")
+    @classmethod
+    def _key_not_empty(cls, key: str | list[str] | None) -> str | list[str] | None:
+        if key is not None and (not key or any(not k for k in ([key] if isinstance(key, str) else key))):
+            raise ValueError("data.key must name at least one column (or be left out to hash the whole row)")
+        return key
 
 
 class StudyConfig(_Strict):

@@ -4,6 +4,9 @@ A policy is decided once, as a `PoolPlan` (which rows of which source), and then
 polars frame for the pipeline (`build_pool`), or as numpy arrays stacked over many independent chains
 for the fast reference experiments (`build_pool_arrays`). Both use the same plan, so the science
 tests exercise exactly the policy the pipeline runs.
+
+A polars pool also carries each row's origin (`Pool.origin`, aligned by row, never part of `Pool.rows`):
+real_train or which batch, and which row of it.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from ouroboros.provenance import REAL, SYNTHETIC, Origin, origin_frame
+
 POLICIES = ("replace", "accumulate", "anchor")
 
 
 @dataclass(frozen=True)
 class Pool:
-    rows: pl.DataFrame
+    rows: pl.DataFrame  # what the generator learns from: data columns only
     composition: dict[str, int]  # source name ("real" or "gen_<k>") -> rows taken from it
+    origin: pl.DataFrame  # one row per pool row: its origin (ouroboros.provenance), aligned by row
 
 
 @dataclass(frozen=True)
@@ -76,13 +82,21 @@ def build_pool(
     batches: list[pl.DataFrame],
     lam: float = 0.2,
     seed: int = 0,
+    origins: dict[str, Origin] | None = None,
 ) -> Pool:
-    """Training pool of `generation` as a polars frame; `batches[j]` is the approved batch of generation j."""
+    """Training pool of `generation` as a polars frame; `batches[j]` is the approved batch of generation j.
+
+    `origins` names each source ("real", "gen_<j>") for the pool's provenance (fingerprint, study); without
+    it a source is known by its kind and generation only.
+    """
     plan = plan_pool(policy, generation, real.height, [b.height for b in batches[:generation]], lam, seed)
     sources = {"real": real} | {source_name(j): b for j, b in enumerate(batches)}
+    named = {"real": Origin(REAL)} | {source_name(j): Origin(SYNTHETIC, generation=j) for j in range(len(batches))}
+    named |= origins or {}
     parts = [sources[s] if idx is None else sources[s][idx.tolist()] for s, idx in plan.parts]
     rows = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
-    return Pool(rows, {s: n for s, n in plan.composition.items()})
+    origin = pl.concat([origin_frame(named[s], plan.sizes[s] if idx is None else idx) for s, idx in plan.parts])
+    return Pool(rows, {s: n for s, n in plan.composition.items()}, origin)
 
 
 def build_pool_arrays(policy: str, generation: int, real: np.ndarray, batches: list[np.ndarray],

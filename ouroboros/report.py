@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ouroboros.provenance import label
+
 # Indicators drawn as curves, when present; a reader looks at these before the full table.
 HEADLINE = ("fidelity.column_shapes", "fidelity.column_shapes.min", "collapse.variance_ratio.mean",
             "collapse.variance_ratio.min", "collapse.category_survival.mean", "privacy.exact_copy_rate")
@@ -39,6 +41,7 @@ class GenerationRecord:
     family: str = ""
     policy: str = ""
     pool: dict[str, int] = field(default_factory=dict)
+    origins: list[dict] = field(default_factory=list)  # the pool's composition by origin (ouroboros.provenance)
 
 
 def summarise(scores: dict[str, float]) -> dict[str, float]:
@@ -259,8 +262,23 @@ def _fmt(v: float | None) -> str:
     return "" if v is None else f"{v:.3f}"
 
 
+def pool_origin_markdown(records: list[GenerationRecord]) -> list[str]:
+    """The section "Pool composition by origin": per generation, the rows its generator learnt from, by origin."""
+    rows = [(r, part) for r in sorted(records, key=lambda r: (r.study, r.generation)) for part in r.origins]
+    if not rows:
+        return []
+    lines = ["", "## Pool composition by origin", "",
+             "What each generator learnt from: real_train, or a batch (study/generation), each named by its "
+             "content fingerprint.", "", "| study | generation | origin | fingerprint | rows | share |",
+             "|---|---|---|---|---|---|"]
+    for r, p in rows:
+        lines.append(f"| {r.study} | {r.generation} | {label(p, fingerprint=False)} | `{(p.get('fingerprint') or '')[:12]}` "
+                     f"| {p['rows']} | {p['share']:.1%} |")
+    return lines
+
+
 def report_markdown(records: list[GenerationRecord], plot_name: str | None = None, bands: Bands | None = None,
-                    approved: dict[str, str] | None = None) -> str:
+                    approved: dict[str, str] | None = None, notes: dict[str, str] | None = None) -> str:
     """A page a reviewer reads: where each guard tripped, what moved first, verdicts and headline indicators."""
     bands = merge_bands(scorecard_bands(records), bands or {})
     table = report_table(records)
@@ -278,7 +296,11 @@ def report_markdown(records: list[GenerationRecord], plot_name: str | None = Non
                         if mover else "; no indicator moved beyond real-data noise")
         if approved and study in approved:
             line += f"; approved generator: {approved[study]}"
+        if notes and study in notes:
+            line += f"; {notes[study]}"
         lines.append(line)
+    for study in sorted(set(notes or {}) - set(trips)):  # a study with no current generation at all
+        lines.append(f"- **{study}**: {notes[study]}")
     if plot_name:
         lines += ["", f"![collapse curves]({plot_name})"]
     head = ["study", "generation", "pool", "verdict", *HEADLINE]
@@ -295,5 +317,6 @@ def report_markdown(records: list[GenerationRecord], plot_name: str | None = Non
     if shown_bands:
         lines += ["", "Real-data noise band (fresh real rows scored like a batch): "
                   + "; ".join(f"`{k}` {bands[k][0]:.3f} to {bands[k][1]:.3f}" for k in shown_bands) + "."]
+    lines += pool_origin_markdown(records)
     lines += ["", f"{table.height} indicator values in the full table (collapse_report.parquet)."]
     return "\n".join(lines) + "\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 
 import polars as pl
@@ -48,6 +48,17 @@ class Verdict:
     failures: list[dict] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    # lineage of this batch version, recorded when it was made (ouroboros.lineage): what its generator learnt
+    # from ({"real_train" or "<study>/batch_g<j>": content fingerprint}) and the real-table version behind it
+    parents: dict[str, str] = field(default_factory=dict)
+    real_table_version: int | None = None
+
+    def with_lineage(self, lineage: dict | None) -> Verdict:
+        """This verdict with the batch's lineage record (None: the batch has none)."""
+        if not lineage:
+            return self
+        return replace(self, parents=dict(lineage.get("parents", {})),
+                       real_table_version=lineage.get("real_table_version"))
 
     @classmethod
     def combine(cls, asset: str, records: list[CheckRecord], fingerprint_: str | None,

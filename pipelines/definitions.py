@@ -60,16 +60,20 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
         description="After the gate stopped a chain: train on the batches it approved (training_set re-checks every "
                     "stored verdict and stops at the first refused generation) and rebuild the report.",
     )
-    production = config.training.study
+    # production rebuilds the training study's whole chain: after new real data every generation descends from
+    # the new real_train, so `training.generations: all` and `latest` both train on batches of today's data
+    production = config.study(config.training.study)
+    chain_keys = [key for k in range(production.generations)
+                  for key in (generator_key(production.name, k), batch_key(production.name, k))]
     production_job = dg.define_asset_job(
         PRODUCTION_JOB, executor_def=dg.in_process_executor, tags=REAL_TABLE_TAG,
         selection=dg.AssetSelection.assets("real_ingest", "real_data", "real_train", "real_holdout", "real_contract",
-                                           generator_key(production, 0), batch_key(production, 0),
-                                           "training_set", "downstream_model"),
-        description=f"On newly landed real data: ingest the file (quarantine stops the run), retrain the "
-                    f"production generator ({production} generation 0) on the new real table version, sample and "
-                    "gate a new batch; only if every blocking check passes, refresh training_set and "
-                    "downstream_model.",
+                                           *chain_keys, "training_set", "downstream_model"),
+        description=f"On newly landed real data: ingest the file (quarantine stops the run), then rebuild every "
+                    f"generation of the production study {production.name} ({production.generations} in all) on the new "
+                    "real table version, each batch gated; only if every blocking check passes, refresh "
+                    "training_set and downstream_model, which accept a batch only when its whole parent chain leads "
+                    "back to the current real_train.",
     )
     weekly = dg.ScheduleDefinition(
         name=STUDY_SCHEDULE, job=pipeline_job, cron_schedule="0 3 * * 1",

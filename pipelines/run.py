@@ -12,7 +12,7 @@ import time
 
 import dagster as dg
 
-from assets.common import batch_key
+from assets.lineage import read_chain
 from ouroboros.config import PipelineConfig, load_config
 from pipelines.definitions import APPROVED_JOB, PIPELINE_JOB, REPORT_JOB, build_definitions
 from pipelines.settings import Settings
@@ -31,12 +31,18 @@ def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, re
                       f"{settings.landing})"]
     for study in config.studies:
         lines.append(f"Study {study.name} ({study.family}, {study.policy} policy)")
+        stored = read_chain(lake, study.name, study.generations)
+        refusal = stored.chain.refusal
         for k in range(study.generations):
-            stored = lake.read_batch_with_verdict(batch_key(study.name, k).path)
-            if stored is None:
+            if k not in stored.verdicts:
                 lines.append(f"  generation {k}: not materialised (stopped upstream)")
                 continue
-            verdict = stored[1]
+            if refusal is not None and refusal.kind == "lineage" and k >= refusal.generation:
+                # made from an earlier real table (or from a parent re-made since): never used for training
+                lines.append(f"  generation {k}: STALE - " + (refusal.reason if k == refusal.generation
+                                                             else f"descends from {refusal.key}"))
+                continue
+            verdict = stored.verdicts[k]
             state = "PASS" if verdict.passed else "FAIL"
             detail = "" if verdict.passed else " - " + "; ".join(
                 f["reason"] for f in verdict.failures[:3]) if verdict.failures else ""
@@ -47,7 +53,11 @@ def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, re
     if model_path.exists():
         m = json.loads(model_path.read_text())
         h = m["headline"]
-        lines += ["", f"Downstream model ({m['task']}, {m['training_rows']} synthetic training rows), on real holdout:",
+        share = m.get("synthetic_share")
+        origin = ", ".join(f"{p['study']}/g{p['generation']} {p['rows']}" if p["origin"] == "synthetic"
+                           else f"real {p['rows']}" for p in m.get("training_origin", []))
+        rows = f"{m['training_rows']} training rows" + (f", {share:.0%} synthetic: {origin}" if share is not None else "")
+        lines += ["", f"Downstream model ({m['task']}, {rows}), on real holdout:",
                   f"  trained on approved synthetic: {h} {m['tstr'][h]:.3f}   "
                   + ", ".join(f"{k} {v:.3f}" for k, v in m["tstr"].items() if k != h),
                   f"  trained on real (baseline):    {h} {m['trtr'][h]:.3f}   "

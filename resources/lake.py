@@ -75,6 +75,10 @@ class LakeResource(dg.ConfigurableResource):
     def generator_dir(self, study: str, generation: int) -> Path:
         return self.path / "generators" / study / f"gen_{generation}"
 
+    def pool_origin_file(self, study: str, generation: int) -> Path:
+        """Row origins of the pool generation k learnt from, aligned by row (ouroboros.provenance)."""
+        return self.path / "provenance" / study / f"generator_g{generation}.pool.parquet"
+
     def model_dir(self, name: str) -> Path:
         return self.path / "models" / name
 
@@ -94,7 +98,24 @@ class LakeResource(dg.ConfigurableResource):
         """The gate's verdict on this version of the batch, from the check records stored beside it."""
         folder = self.verdict_dir(batch_key)
         records = [CheckRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
-        return Verdict.combine(batch_key, records, batch_fingerprint, required)
+        verdict = Verdict.combine(batch_key, records, batch_fingerprint, required)
+        return verdict.with_lineage(self.read_lineage(batch_key, batch_fingerprint))
+
+    def lineage_file(self, batch_key: str, batch_fingerprint: str) -> Path:
+        """The lineage record of one version of a batch, kept with its verdict (one file per version)."""
+        return self.verdict_dir(batch_key) / "lineage" / f"{batch_fingerprint}.json"
+
+    def write_lineage(self, batch_key: str, batch_fingerprint: str, lineage: dict) -> Path:
+        """Record what this version of the batch descends from (parents by fingerprint, real-table version)."""
+        path = self.lineage_file(batch_key, batch_fingerprint)
+        atomic_write_json(path, {"batch": batch_key, "batch_fingerprint": batch_fingerprint, **lineage})
+        return path
+
+    def read_lineage(self, batch_key: str, batch_fingerprint: str | None) -> dict | None:
+        if batch_fingerprint is None:
+            return None
+        path = self.lineage_file(batch_key, batch_fingerprint)
+        return json.loads(path.read_text()) if path.exists() else None
 
     def read_batch_with_verdict(self, key_path: list[str] | tuple[str, ...]) -> tuple[pl.DataFrame, Verdict] | None:
         """A stored synthetic batch and the gate's verdict on exactly this version of it (None: not materialised)."""

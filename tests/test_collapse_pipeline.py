@@ -66,7 +66,8 @@ def test_accumulate_and_anchor_chains_run_and_record_their_pools(pipeline_run):
     assert {"acc/batch_g1", "anc/batch_g1", "late/batch_g1"} <= set(materialised)
     pools = {k: materialised[f"{k}/generator_g1"].materialization.metadata["pool_composition"].value
              for k in ("acc", "anc")}
-    assert pools["acc"] == {"real": 450, "gen_0": 300}
+    real_rows = pl.read_parquet(settings.lake / "assets" / "real_train.parquet").height  # the hash split's share
+    assert pools["acc"] == {"real": real_rows, "gen_0": 300}
     assert pools["anc"] == {"real": 60, "gen_0": 240}
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     runs = {r.info.run_name: r for r in mlflow.search_runs(experiment_names=["ouroboros"], output_format="list")}

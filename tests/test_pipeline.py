@@ -16,6 +16,8 @@ import pytest
 from ouroboros.config import ConfigError, PipelineConfig
 from ouroboros.generators import register
 from ouroboros.generators.copula import GaussianCopula
+from ouroboros.provenance import without_origin
+from ouroboros.verdict import fingerprint
 from pipelines.definitions import PIPELINE_JOB, build_definitions
 from pipelines.run import stopped_only_by_gate
 from pipelines.settings import Settings
@@ -110,11 +112,13 @@ def test_full_graph_gates_batches(tmp_path, tiny_source):
         assert stopped_only_by_gate(result)  # ... as the gate's doing, not a crash
 
         # the training set holds exactly the approved good batches
-        training = pl.read_parquet(settings.lake / "assets" / "training_set.parquet")
+        training, origin = without_origin(pl.read_parquet(settings.lake / "assets" / "training_set.parquet"))
         good = [pl.read_parquet(settings.lake / "assets" / "good" / f"batch_g{k}.parquet") for k in range(2)]
         assert training.equals(pl.concat(good))
         real = pl.read_parquet(settings.lake / "assets" / "real_train.parquet")
         assert training.schema == real.schema
+        # every row names its batch: origins add up to the approved batches, in order
+        assert origin["_origin_fingerprint"].to_list() == [fingerprint(g) for g in good for _ in range(g.height)]
 
         # MLflow holds a run per generation with the gate's metrics, a loadable generator, and the downstream run
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)

@@ -76,3 +76,18 @@ def test_page_and_plot(tmp_path):
     assert "first to move beyond real-data noise: `collapse.variance_ratio" in page
     assert "@approved` = version 3" in page and "![collapse curves](r.png)" in page
     assert "| rep | 2 | real 10 | FAIL (`variance_ratio.a`) |" in page
+
+
+def test_page_shows_each_pool_by_origin_and_where_lineage_cut_a_chain():
+    origins = [{"origin": "real", "study": None, "generation": None, "fingerprint": "a" * 64, "rows": 20, "share": 0.2},
+               {"origin": "synthetic", "study": "anc", "generation": 0, "fingerprint": "b" * 64, "rows": 80,
+                "share": 0.8}]
+    records = [GenerationRecord("anc", 1, True, {"fidelity.column_shapes": 0.99}, [], "copula", "anchor",
+                                {"real": 20, "gen_0": 80}, origins)]
+    page = report_markdown(records, notes={"anc": "chain ends before generation 2: stale",
+                                           "old": "chain ends before generation 0: made from real table version 0"})
+    assert "## Pool composition by origin" in page
+    assert "| anc | 1 | real_train | `aaaaaaaaaaaa` | 20 | 20.0% |" in page
+    assert "| anc | 1 | anc/g0 | `bbbbbbbbbbbb` | 80 | 80.0% |" in page
+    assert "; chain ends before generation 2: stale" in page
+    assert "- **old**: chain ends before generation 0: made from real table version 0" in page
