@@ -56,12 +56,13 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
             approved = approved[-1:]
         df = pl.concat([with_origin(b, origin_frame(Origin(SYNTHETIC, fp, study.name, k), b.height))
                         for k, b, fp in approved], how="vertical_relaxed")
-        parts = composition(without_origin(df)[1])
+        origin = without_origin(df)[1]
+        parts = composition(origin)
         return dg.Output(df, metadata={**table_metadata(df),
                                        "generations": dg.MetadataValue.json([k for k, _, _ in approved]),
                                        "refused": dg.MetadataValue.json(refused),
                                        "real_train_fingerprint": stored.real_train_fingerprint or "",
-                                       "synthetic_share": synthetic_share(without_origin(df)[1]),
+                                       "synthetic_share": synthetic_share(origin),
                                        "origin": dg.MetadataValue.md(composition_markdown(parts))})
 
     @dg.asset(
