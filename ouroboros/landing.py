@@ -130,14 +130,14 @@ def _utf8_bytes(path: Path) -> bytes:
         except UnicodeDecodeError as exc:
             raise LandingReadError("encoding", f"{path}: starts with a UTF-16 byte-order mark but is not valid "
                                    f"UTF-16 ({exc}); save it as UTF-8 CSV") from exc
+    if b"\x00" in data:  # UTF-16 or UTF-32 without a byte-order mark (ASCII in it is valid UTF-8), or binary
+        raise LandingReadError("encoding", f"{path}: not UTF-8 text (it contains NUL bytes: UTF-16 without a "
+                               "byte-order mark, or a binary file); save it as UTF-8 CSV")
     try:
         data.decode("utf-8")
         return data
     except UnicodeDecodeError:
         pass
-    if b"\x00" in data:  # UTF-16 or UTF-32 without a byte-order mark, or not text at all
-        raise LandingReadError("encoding", f"{path}: not UTF-8 text (it contains NUL bytes: UTF-16 without a "
-                               "byte-order mark, or a binary file); save it as UTF-8 CSV")
     for encoding in ("cp1252", "latin-1"):
         try:
             text = data.decode(encoding)
