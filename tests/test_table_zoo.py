@@ -36,7 +36,8 @@ def awkward(n: int = 200, seed: int = 0) -> pl.DataFrame:
         # reserved-looking names that collide with polars' own output names
         "count": rng.choice(["a", "b", "c"], n), "len": rng.integers(0, 9, n), "index": rng.normal(size=n),
         "p": rng.choice(["x", "y"], n), "q": rng.random(n) > 0.3, "n": rng.choice(["u", "v", "w"], n),
-        "level": rng.choice(["k", "l"], n), "freq": rng.integers(0, 3, n),
+        "level": rng.choice(["k", "l"], n), "freq": rng.integers(0, 3, n), "v": rng.choice(["r", "s"], n),
+        "i": rng.integers(0, 4, n), "row": rng.choice(["e", "f"], n), "word": rng.choice(["g", "h"], n),
         # unicode, spaces and dots in names
         "größe (cm)": rng.normal(170, 10, n), "prix.unitaire": rng.gamma(2.0, 3.0, n), "名前": rng.choice(["甲", "乙"], n),
         # constant and all-null columns
