@@ -63,7 +63,7 @@ def plan_column(s: pl.Series, role: ColumnRole) -> RegeneratedColumn:
     null_fraction = s.null_count() / max(s.len(), 1)
     values = s.drop_nulls()
     if role == ColumnRole.TEXT:
-        rows = values.cast(pl.String).str.split(" ").list.eval(pl.element().filter(pl.element() != ""))
+        rows = values.cast(pl.String).str.extract_all(r"\S+")
         counts = rows.list.len().to_list()
         per_row = rows.list.unique().explode().drop_nulls()
         common = per_row.alias("word").value_counts(name="rows").filter(pl.col("rows") >= MIN_WORD_ROWS)
@@ -116,27 +116,54 @@ def _numpy_int(dtype: pl.DataType):
 
 
 def _fresh_patterns(col: RegeneratedColumn, n: int, rng: np.random.Generator) -> list[str]:
+    """Strings of the real shapes (vectorised per shape), redrawn until none is real or repeated."""
     shapes = [s for s, _ in col.patterns]
     weights = np.asarray([w for _, w in col.patterns], dtype=float)
-    taken = set(col.avoid)  # digests of real and already emitted values
-    out: list[str] = []
-    for i, k in enumerate(rng.choice(len(shapes), size=n, p=weights / weights.sum())):
-        for _ in range(20):  # a shape with few possible values may be used up by the real ids
-            v = "".join(c[1:] if c.startswith("=") else _CLASSES[c][rng.integers(len(_CLASSES[c]))]
-                        for c in shapes[k])
-            if _digest(v) not in taken:
-                break
-        else:
-            v = f"{v}-{i}"
-            while _digest(v) in taken:
-                v += "x"
+    which = rng.choice(len(shapes), size=n, p=weights / weights.sum())
+    taken = set(col.avoid)  # digests of the real values, then of those already emitted
+    out = np.empty(n, dtype=object)
+    todo = np.arange(n)
+    for attempt in range(20):  # a shape with few possible values may be used up by the real ids
+        for k in np.unique(which[todo]):
+            rows = todo[which[todo] == k]
+            out[rows] = _draw_shape(shapes[k], len(rows), rng)
+        redo = []
+        for i in todo:
+            d = _digest(out[i])
+            if d in taken:
+                redo.append(i)
+            else:
+                taken.add(d)
+        todo = np.asarray(redo, dtype=np.int64)
+        if not len(todo):
+            break
+    for i in todo:  # still taken after 20 draws: make it unique by a suffix
+        v = f"{out[i]}-{i}"
+        while _digest(v) in taken:
+            v += "x"
         taken.add(_digest(v))
-        out.append(v)
-    return out
+        out[i] = v
+    return out.tolist()
+
+
+def _draw_shape(shape: list[str], m: int, rng: np.random.Generator) -> np.ndarray:
+    parts = []
+    for c in shape:
+        if c.startswith("="):
+            parts.append(np.full(m, c[1:], dtype=object))
+        else:
+            alphabet = np.array(list(_CLASSES[c]), dtype=object)
+            parts.append(alphabet[rng.integers(len(alphabet), size=m)])
+    if not parts:
+        return np.full(m, "", dtype=object)
+    joined = parts[0]
+    for p in parts[1:]:
+        joined = joined + p  # object arrays of str concatenate element-wise
+    return joined
 
 
 def _digest(value: str) -> str:
-    return hashlib.blake2b(value.encode(), digest_size=10).hexdigest()
+    return hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
 
 
 def _text(col: RegeneratedColumn, n: int, rng: np.random.Generator) -> list[str]:
