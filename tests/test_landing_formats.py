@@ -84,3 +84,25 @@ def test_read_landed_encodings_and_configurable_nulls(tmp_path):
     assert err.value.code == "encoding"
     assert is_landing_candidate("a.txt") and is_landing_candidate("b.csv.gz")
     assert not is_landing_candidate(".a.csv") and not is_landing_candidate("a.csv.part")
+
+
+def test_landed_csv_with_dates_and_zoned_datetimes_casts_back(tmp_path):
+    from ouroboros.landing import cast_to_schema, structural_problems
+    from ouroboros.schema import infer_schema
+
+    start = pl.datetime(2024, 3, 30, 22)
+    real = pl.DataFrame({
+        "day": pl.date_range(pl.date(2024, 1, 1), pl.date(2024, 1, 12), "1d", eager=True),
+        "seen": pl.datetime_range(start, start + pl.duration(hours=11), "1h", eager=True, time_zone="UTC")
+        .dt.convert_time_zone("Europe/Paris"),
+        "naive": pl.datetime_range(start, start + pl.duration(hours=11), "1h", eager=True),
+    })
+    path = tmp_path / "dates.csv"
+    real.write_csv(path)
+    schema = infer_schema(real)
+    landed = read_landed(path)
+    assert structural_problems(landed, schema) == []
+    assert cast_to_schema(landed, schema).equals(real)  # the zone and the instants survive (across a DST change)
+    broken = landed.with_columns(day=pl.lit("someday"))
+    (problem,) = structural_problems(broken, schema)
+    assert problem.code == "wrong_type" and problem.column == "day"
