@@ -195,7 +195,7 @@ def gate_view(synthetic: pl.DataFrame, real_train: pl.DataFrame, real_holdout: p
 class WithIdentifiers:
     """Wraps a generator: ID and free-text columns are stripped before fit and regenerated after sample.
 
-    Everything else (attributes, params, losses) is the wrapped generator's.
+    Every other attribute (params, losses, ...) is the wrapped generator's; `inner` is the family's own object.
     """
 
     def __init__(self, inner, id_columns: Sequence[str] = ()) -> None:
