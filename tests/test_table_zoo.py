@@ -140,6 +140,12 @@ def test_declared_id_columns_are_regenerated():
     assert out["customer_id"].n_unique() == 50 and out["customer_id"].min() > df["customer_id"].max()
 
 
+def test_gaussian_names_an_all_null_column():
+    df = wide().select(pl.selectors.numeric()).with_columns(pl.lit(None, dtype=pl.Float64).alias("empty"))
+    with pytest.raises(GeneratorError, match=r"\['empty'\] are entirely null"):
+        create("gaussian").fit(df)
+
+
 def test_only_identifiers_is_a_clear_error():
     df = pl.DataFrame({"id": list(range(20)), "ref": [f"R{i:03d}" for i in range(20)]})
     with pytest.raises(GeneratorError, match="every column is an identifier"):
