@@ -247,11 +247,11 @@ class WithIdentifiers:
         return Path(path)
 
     @classmethod
-    def around_loaded(cls, inner, path: str | Path):
-        """Re-wrap a loaded generator if it was saved with regenerated columns; otherwise return it as it is."""
+    def around_loaded(cls, inner, path: str | Path) -> WithIdentifiers:
+        """Wrap a loaded generator again, with the regenerated columns it was saved with (if any)."""
         file = Path(path) / IDENTIFIERS_FILE
         if not file.exists():
-            return inner
+            return cls(inner)
         state = json.loads(file.read_text())
         gen = cls(inner, state["id_columns"])
         gen.plan = [RegeneratedColumn(**c) for c in state["plan"]]
