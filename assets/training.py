@@ -74,7 +74,7 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
                          real_holdout: pl.DataFrame, lake: LakeResource,
                          mlflow_tracking: MlflowResource) -> dg.Output[dict]:
         target = config.data.target
-        schema = infer_schema(real_train, target=target)
+        schema = infer_schema(real_train, target=target, id_columns=config.data.id_columns)
         params = config.downstream.model_dump()
         training_rows, origin = without_origin(training_set)  # provenance is bookkeeping, never a feature
         parts = composition(origin)
