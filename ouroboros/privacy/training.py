@@ -1,10 +1,10 @@
-"""DP-SGD for the torch generators, on Opacus: Poisson batches, per-sample clipping, Gaussian noise, RDP accounting.
+"""DP-SGD for the torch generators: Poisson batches, per-row clipping, Gaussian noise, Opacus' RDP accountant.
 
 `PrivateTraining` is set up once per fit with the table size and the training schedule: it splits the budget
 between the encoder statistics (`preprocess`) and training, derives the noise multiplier that makes the
-planned steps spend exactly the training share (Opacus' RDP accountant), hooks per-sample gradients into the
-private modules (Opacus `GradSampleModule`) and wraps their optimizers (`DPOptimizer`: clip each row's
-gradient to `max_grad_norm`, add N(0, (σC)²), average). Batches are Poisson samples with rate q = batch / rows,
+planned steps spend exactly the training share (Opacus' RDP accountant), hooks per-row gradient norms into
+the private modules (`clipping.GhostClipper`) and wraps their optimizers (clip each row's gradient to
+`max_grad_norm`, add N(0, (σC)²) to the sum, divide by the expected batch). Batches are Poisson samples with rate q = batch / rows,
 which is what the accountant assumes. `finish` removes the hooks and returns the `PrivacyReport` with the ε the
 accountant computes for the steps actually taken.
 """
@@ -16,37 +16,15 @@ from collections.abc import Iterator
 import torch
 from opacus.accountants import RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
-from opacus.grad_sample import GradSampleModule
-from opacus.optimizers import DPOptimizer
 
 from ouroboros.generators.base import GeneratorError
+from ouroboros.privacy.clipping import GhostClipper, PrivateOptimizer
 from ouroboros.privacy.report import PrivacyReport
 from ouroboros.privacy.settings import DPSettings
 
 
-def _embedding_bag_2d(layer: torch.nn.EmbeddingBag, inputs: list[torch.Tensor],
-                      backprops: torch.Tensor) -> dict[torch.Tensor, torch.Tensor]:
-    """Per-row gradients of an EmbeddingBag called with a 2-D index (one bag per row, no offsets)."""
-    if len(inputs) > 1:  # 1-D index with offsets: Opacus' own sampler
-        return _OPACUS_BAG(layer, inputs, backprops)
-    (index,) = inputs
-    b, width = index.shape
-    dim = layer.embedding_dim
-    rows = backprops[:, None, :].expand(b, width, dim)
-    if layer.mode == "mean":
-        rows = rows / max(width, 1)
-    grad = torch.zeros(b, layer.num_embeddings, dim, device=index.device, dtype=backprops.dtype)
-    grad.scatter_add_(1, index[:, :, None].expand(b, width, dim), rows)
-    return {layer.weight: grad}
-
-
-_OPACUS_BAG = GradSampleModule.GRAD_SAMPLERS[torch.nn.EmbeddingBag]
-
-
-class _Hooks(GradSampleModule):
-    """Opacus' per-sample gradient hooks, with 2-D EmbeddingBag input supported (this class only, no registry edit)."""
-
-    GRAD_SAMPLERS = {**GradSampleModule.GRAD_SAMPLERS, torch.nn.EmbeddingBag: _embedding_bag_2d}
+# RDP orders: mostly integers (the fractional ones cost 10x more to evaluate), up to 512 for small-ε runs
+ALPHAS = [1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, *range(5, 64), 80, 96, 128, 192, 256, 512]
 
 
 class PrivateTraining:
@@ -69,35 +47,31 @@ class PrivateTraining:
         try:
             self.noise_multiplier = get_noise_multiplier(
                 target_epsilon=self.epsilon_train, target_delta=self.delta_train, sample_rate=self.sample_rate,
-                steps=self.planned_steps, accountant="rdp", epsilon_tolerance=0.005)
+                steps=self.planned_steps, accountant="rdp", epsilon_tolerance=0.005, alphas=ALPHAS)
         except ValueError as exc:
             raise GeneratorError(
                 f"dp.epsilon={settings.epsilon:g} is too small for {self.planned_steps} steps at sampling rate "
                 f"{self.sample_rate:.3g} ({rows} rows): raise epsilon or batch_size, or lower epochs") from exc
         self.steps = 0
-        self._hooks: list[_Hooks] = []
-        self._optimizers: list[DPOptimizer] = []
+        self._clippers: list[GhostClipper] = []
+        self._optimizers: list[PrivateOptimizer] = []
         self._names: list[str] = []
 
     def wrap(self, name: str, module: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             expected_batch: int | None = None) -> DPOptimizer:
-        """Hook per-sample gradients into `module` (in place) and return its optimizer made private."""
-        try:
-            hooks = _Hooks(module, batch_first=True, loss_reduction="mean", strict=True)
-        except NotImplementedError as exc:
-            raise GeneratorError(f"dp: module {name} cannot be trained privately (per-row gradients): {exc}") from exc
-        dp_opt = DPOptimizer(optimizer, noise_multiplier=self.noise_multiplier,
-                             max_grad_norm=self.settings.max_grad_norm,
-                             expected_batch_size=expected_batch or self.expected_batch, loss_reduction="mean")
-        self._hooks.append(hooks)
-        self._optimizers.append(dp_opt)
+             expected_batch: int | None = None) -> PrivateOptimizer:
+        """Hook per-row gradient norms into `module` (in place) and return its optimizer made private."""
+        clipper = GhostClipper(name, module)
+        self._clippers.append(clipper)
         self._names.append(name)
-        return dp_opt
+        opt = PrivateOptimizer(optimizer, clipper, self.settings.max_grad_norm, self.noise_multiplier,
+                               expected_batch or self.expected_batch)
+        self._optimizers.append(opt)
+        return opt
 
     def set_hooks(self, enabled: bool) -> None:
-        """Per-sample gradients are only needed on the private steps (the GAN's generator step skips them)."""
-        for h in self._hooks:
-            h.enable_hooks() if enabled else h.disable_hooks()
+        """Row gradients are only needed on the private steps (the GAN's generator step skips them)."""
+        for c in self._clippers:
+            c.enabled = enabled
 
     def batches(self, device: torch.device) -> Iterator[torch.Tensor]:
         """One epoch of Poisson-sampled row indices; an empty draw still takes a noise-only step."""
@@ -107,31 +81,20 @@ class PrivateTraining:
             if len(idx):
                 yield idx
             else:
-                self._noise_only_step()
-
-    def _noise_only_step(self) -> None:
-        for opt in self._optimizers:
-            for p in opt.params:
-                std = opt.noise_multiplier * opt.max_grad_norm
-                p.grad = torch.normal(0.0, std, p.shape, device=p.device) / opt.expected_batch_size
-            opt.original_optimizer.step()
-            opt.original_optimizer.zero_grad(set_to_none=True)
+                for opt in self._optimizers:
+                    opt.step()  # no rows captured: noise only
 
     def epsilon_training(self) -> float:
         if not self.steps:
             return 0.0
         accountant = RDPAccountant()
         accountant.history = [(self.noise_multiplier, self.sample_rate, self.steps)]
-        return float(accountant.get_epsilon(delta=self.delta_train))
+        return float(accountant.get_epsilon(delta=self.delta_train, alphas=ALPHAS))
 
     def finish(self, columns: dict[str, str]) -> PrivacyReport:
         """Remove the hooks and report the ε spent."""
-        for h in self._hooks:
-            h.remove_hooks()
-            for p in h._module.parameters():
-                for attr in ("grad_sample", "summed_grad", "_forward_counter", "_current_grad_sample"):
-                    if hasattr(p, attr):
-                        delattr(p, attr)
+        for c in self._clippers:
+            c.remove()
         eps_train = self.epsilon_training()
         return PrivacyReport(
             epsilon_requested=self.settings.epsilon, epsilon_spent=eps_train + self.epsilon_pre,

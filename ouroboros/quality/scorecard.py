@@ -18,6 +18,7 @@ from ouroboros.quality import collapse as col_ind
 from ouroboros.quality.encoding import Encoder, numeric_values
 from ouroboros.quality.fidelity import NUMERIC_KINDS, column_shape, cramers_v, pair_trends
 from ouroboros.quality.learners import detection_auc, linear_utility
+from ouroboros.quality.membership import membership_attack
 from ouroboros.quality.neighbours import closer_to_train_share, knn_dists, prdc, privacy_distances
 from ouroboros.schema import ColumnKind, TableSchema, infer_schema
 
@@ -316,6 +317,7 @@ def _privacy(j: _Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.Data
     # fresh real rows against the same train sample: what an honest batch's distances look like
     base = privacy_distances(h, t, t)  # only dcr and nndr of the baseline are used
     share = closer_to_train_share(d["dcr"], d["dcr_holdout"])
+    j.scores.update(membership_attack(f, t, h))  # membership inference: train rows vs fresh real rows
     noise = 3 * np.sqrt(0.25 / len(f))
     real_median = float(np.median(base["dcr"]))
     j.scores.update({
