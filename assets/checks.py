@@ -27,6 +27,7 @@ import polars as pl
 from assets.common import batch_key, generator_key, key_text
 from assets.real import CONTRACT_SUITE
 from ouroboros.config import PipelineConfig, StudyConfig
+from ouroboros.privacy.gate import apply_epsilon_limit
 from ouroboros.quality import Scorecard, evaluate
 from ouroboros.quality.contract import Contract
 from ouroboros.quality.report_card import scorecard_markdown
@@ -38,13 +39,15 @@ SCORECARD_CHECKS = ("fidelity", "privacy", "collapse")
 
 
 def _scorecard(lake: LakeResource, key: str, fp: str, batch: pl.DataFrame, real_train: pl.DataFrame,
-               real_holdout: pl.DataFrame, config: PipelineConfig, contract: Contract) -> tuple[Scorecard, bool]:
+               real_holdout: pl.DataFrame, config: PipelineConfig, contract: Contract,
+               generator: dict | None = None) -> tuple[Scorecard, bool]:
     """Evaluate a batch once; the three scorecard checks share the result through the lake.
     Returns the card and whether this call computed it (that check logs the page to MLflow)."""
     path = lake.path / "scorecards" / key / f"{fp}.json"
     if path.exists():
         return Scorecard.from_dict(json.loads(path.read_text())), False
     card = evaluate(batch, real_train, real_holdout, config.gate, schema=contract.schema, target=config.data.target)
+    card = apply_epsilon_limit(card, generator, config.gate.max_epsilon)  # dp hook: ε on the card, gate.max_epsilon
     atomic_write_json(path, card.to_dict())
     page = scorecard_markdown(key, card, config.gate.model_dump(), fp)
     atomic_write_bytes(path.with_suffix(".md"), page.encode())
@@ -141,7 +144,7 @@ def build_scorecard_check(study: StudyConfig, generation: int, check: str,
         name = key_text(key)
         fp = fingerprint(batch)
         card, computed = _scorecard(lake, name, fp, batch, real_train, real_holdout, config,
-                                    Contract.from_dict(real_contract))
+                                    Contract.from_dict(real_contract), generator)
         # the scorecard's own schema checks (dtypes, unknown categories, nulls) block through fidelity
         failures = card.failures_for(check) + (card.failures_for("contract") if check == "fidelity" else [])
         warnings = card.warnings_for(check)

@@ -92,6 +92,9 @@ class GateConfig(_Strict):
     pair_rows: int = Field(200_000, ge=100, description="rows for pair trends")
     utility_rows: int = Field(5_000, ge=100, description="rows the utility models are fitted on")
     seed: int = Field(0, description="seed of every subsample and learner of the gate")
+    # -- differential privacy (ouroboros.privacy) --
+    max_epsilon: float | None = Field(None, gt=0, description="when set, refuse a batch whose chain of generators "
+                                      "spent more than this ε on the real rows, or saw them without DP")
 
 
 class TrainingConfig(_Strict):
