@@ -66,8 +66,9 @@ def test_clipped_sum_equals_explicit_per_row_gradients():
         for n, p in model.named_parameters():
             expected[n] += p.grad * min(1.0, clip / (norm.item() + 1e-6))
     opt = PrivateOptimizer(torch.optim.SGD(model.parameters(), lr=0.0), GhostClipper("tiny", model), clip, 0.0, 6)
-    opt.zero_grad()
-    ((model(x, ids) - y) ** 2).mean().backward()
+    loss = ((model(x, ids) - y) ** 2).mean()
+    opt.zero_grad()  # between forward and backward, as the generators' loops do
+    loss.backward()
     opt.step()
     for n, p in model.named_parameters():
         assert torch.allclose(p.grad * 6, expected[n], atol=1e-5), n
@@ -124,9 +125,18 @@ def test_undeclared_rare_category_does_not_leak(tmp_path):
 
 def test_declared_public_schema_spends_nothing_on_it_and_may_keep_rare_categories():
     df = awkward_table()
-    public = {"amount €": {"min": 0, "max": 2000}, "visits": {"min": 0, "max": 5},
-              "region": {"categories": ["north", "south", "east", "Jane Q. Rareperson", "west"]},
-              "when": {"min": 1.6e15, "max": 1.7e15}}
+    public = {"visits": {"min": 0, "max": 5}, "region": {"categories": ["north", "south", "east",
+                                                                      "Jane Q. Rareperson", "west"]}}
+    gen = create("gan", seed=0, epochs=1, batch_size=60, dp={"epsilon": 3.0, "public": public}).fit(df)
+    assert gen.privacy["columns"] == {"amount €": "noisy", "visits": "public", "region": "public", "flag": "none",
+                                      "when": "noisy"}
+    # a declared range spares the range; a continuous column's shape is still learnt with noise
+    public.update({"amount €": {"min": 0, "max": 2000}, "when": {"min": 1.6e15, "max": 1.7e15}})
+    gen = create("gan", seed=0, epochs=1, batch_size=60, dp={"epsilon": 3.0, "public": public}).fit(df)
+    assert gen.privacy["columns"]["amount €"] == "public range, noisy shape"
+    assert gen.schema.column("amount €").max == 2000
+    # with every statistic declared, the whole budget goes to training
+    public.update({"amount €": {"categories": [1.0, 10.0, 100.0]}, "when": {"categories": [1.6e15, 1.7e15]}})
     gen = create("gan", seed=0, epochs=1, batch_size=60, dp={"epsilon": 3.0, "public": public}).fit(df)
     assert gen.privacy["epsilon_preprocessing"] == 0.0
     assert set(gen.privacy["columns"].values()) <= {"public", "none"}

@@ -112,7 +112,7 @@ class TorchGenerator(Generator):
             from ouroboros.privacy.fit import PrivateFit
 
             self._dp = PrivateFit(p["dp"], self.family, self.schema, df.height, min(p["batch_size"], df.height),
-                                  p["epochs"])
+                                  p["epochs"], p["discrete_limit"])
             self.schema, num, codes = self._dp.encode(self._encoder, df, self.schema, self.seed)
         with self._seeded(self.seed) as device:
             self._setup(device)

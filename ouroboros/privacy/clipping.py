@@ -137,8 +137,8 @@ class PrivateOptimizer:
         return self.original.param_groups
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        # the captured activations stay: training loops often zero the gradients between forward and backward
         self.original.zero_grad(set_to_none=set_to_none)
-        self.clipper.clear()
 
     def step(self) -> None:
         rows = None

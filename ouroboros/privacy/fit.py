@@ -21,14 +21,15 @@ from ouroboros.schema import TableSchema
 
 
 class PrivateFit:
-    def __init__(self, raw: dict, family: str, schema: TableSchema, rows: int, batch: int, epochs: int) -> None:
+    def __init__(self, raw: dict, family: str, schema: TableSchema, rows: int, batch: int, epochs: int,
+                 discrete_limit: int) -> None:
         self.family = family
         self.settings = DPSettings.parse(raw, family)
         unknown = sorted(set(self.settings.public) - set(schema.names))
         if unknown:
             raise GeneratorError(f"{family}: dp.public names column(s) {unknown} that the table lacks; "
                                  f"columns are {schema.names}")
-        self.epsilon_pre, self.private_columns = plan_budget(schema, self.settings)
+        self.epsilon_pre, self.private_columns = plan_budget(schema, self.settings, discrete_limit)
         self.session = PrivateTraining(self.settings, rows, batch, epochs, self.epsilon_pre,
                                        bool(self.private_columns))
         self.columns: dict[str, str] = {}

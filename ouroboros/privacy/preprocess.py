@@ -9,8 +9,9 @@ declaration (`dp.public`) or is released with noise, spending a share of ε:
   1 + ln(1 / δ_col) / ε_col), so a value held by a handful of rows is dropped with probability 1 - δ_col;
 - numeric range: a Laplace histogram over fixed, data-independent logarithmic bins (±10^(k/4)), the range
   being the outermost bins whose noisy count clears a threshold;
-- shape (mixture modes, quantiles): a Laplace histogram of 512 bins fixed by that range, in asinh space so
-  skewed columns keep resolution; mixtures are fitted on points drawn from it, quantiles read off its CDF;
+- shape (mixture modes, quantiles): a Laplace histogram of 128 bins fixed by that range (declared or noisy),
+  in asinh space so skewed columns keep resolution, bins below 2/ε zeroed; mixtures are fitted on points drawn
+  from it, quantiles read off its CDF;
 - nulls: every column gets a null level (data-independent); the model learns how often it is used.
 
 Columns are composed sequentially (one row touches every column): each non-public column gets an equal share
@@ -32,7 +33,7 @@ from ouroboros.generators.encoding import ColumnCode, TableEncoder, _fit_levels,
 from ouroboros.privacy.settings import DPSettings, PublicColumn
 from ouroboros.schema import ColumnKind, ColumnSpec, TableSchema
 
-SHAPE_BINS = 512
+SHAPE_BINS = 128
 _LOG_EDGES = 10.0 ** (np.arange(-24, 80) / 4.0)  # 1e-6 .. ~1e20: any float or datetime magnitude
 
 
@@ -41,20 +42,25 @@ class ColumnRelease:
     """How one column's encoder statistics were obtained."""
 
     column: str
-    source: str  # "public" | "noisy" | "none" (dtype only: booleans)
+    source: str  # "public" | "public range, noisy shape" | "noisy" | "none" (booleans: nothing to learn)
     epsilon: float
     delta: float
 
 
-def _needs_release(spec: ColumnSpec, public: PublicColumn | None) -> bool:
-    if spec.kind == ColumnKind.BOOLEAN:
+def _needs_release(spec: ColumnSpec, public: PublicColumn | None, discrete_limit: int) -> bool:
+    """Booleans and declared category lists need nothing; a declared range spares the range but the shape of a
+    continuous column (more than `discrete_limit` values in range) is still learnt with noise."""
+    if spec.kind == ColumnKind.BOOLEAN or (public is not None and public.categories is not None):
         return False
-    return public is None or not public.complete
+    if spec.kind == ColumnKind.CATEGORICAL or public is None or public.min is None:
+        return True
+    integer = spec.kind in (ColumnKind.INTEGER, ColumnKind.DATETIME)
+    return not (integer and math.ceil(public.max) - math.floor(public.min) + 1 <= discrete_limit)
 
 
-def plan_budget(schema: TableSchema, settings: DPSettings) -> tuple[float, list[str]]:
-    """(ε of the preprocessing, columns that spend it); zero when every column is public or boolean."""
-    private = [c.name for c in schema.columns if _needs_release(c, settings.public.get(c.name))]
+def plan_budget(schema: TableSchema, settings: DPSettings, discrete_limit: int) -> tuple[float, list[str]]:
+    """(ε of the preprocessing, columns that spend it); zero when every column's statistics are declared."""
+    private = [c.name for c in schema.columns if _needs_release(c, settings.public.get(c.name), discrete_limit)]
     return (settings.epsilon * settings.preprocessing_share if private else 0.0), private
 
 
@@ -90,7 +96,10 @@ def _shape_histogram(x: np.ndarray, lo: float, hi: float, eps: float,
     edges = lo + np.sinh(u_edges) * scale
     edges[-1] = hi
     counts = np.histogram(np.clip(x, lo, hi), bins=edges)[0] if len(x) else np.zeros(SHAPE_BINS)
-    noisy = np.maximum(counts + rng.laplace(0.0, 1.0 / eps, SHAPE_BINS), 0.0)
+    noisy = counts + rng.laplace(0.0, 1.0 / eps, SHAPE_BINS)
+    # counts a pure-noise bin reaches easily are zeroed: clipping at 0 alone would spread about 1/(2ε) phantom
+    # rows into every empty bin
+    noisy = np.where(noisy > 2.0 / eps, noisy, 0.0)
     if noisy.sum() <= 0:
         noisy = np.ones(SHAPE_BINS)
     return edges, noisy
@@ -103,7 +112,7 @@ def fit_private_encoder(encoder: TableEncoder, df: pl.DataFrame, schema: TableSc
     Returns the schema to keep with the generator (ranges and categories replaced by the released ones) and
     what each column's statistics came from."""
     rng = np.random.default_rng([seed, 7])
-    _, private = plan_budget(schema, settings)
+    _, private = plan_budget(schema, settings, encoder.discrete_limit)
     eps_col = epsilon / max(len(private), 1)
     delta_col = delta / max(len(private), 1)
     encoder.columns, releases, specs = [], [], []
@@ -134,9 +143,9 @@ def fit_private_encoder(encoder: TableEncoder, df: pl.DataFrame, schema: TableSc
             x = _numeric(s)
             x = x[~np.isnan(x)]
             if public is not None and public.min is not None:
-                lo, hi, eps_shape = public.min, public.max, eps_col
-                if public.complete and spec.name not in private:
-                    eps_shape = 0.0
+                lo, hi, eps_shape = public.min, public.max, (eps_col if spec.name in private else 0.0)
+                if eps_shape:
+                    source, spent = "public range, noisy shape", eps_col
             else:
                 source, spent = "noisy", eps_col
                 found = _dp_range(x, eps_col / 2, rng)

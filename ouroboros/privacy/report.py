@@ -21,7 +21,7 @@ class PrivacyReport:
     rows: int
     accountant: str = "rdp"
     private_modules: list[str] = field(default_factory=list)
-    columns: dict[str, str] = field(default_factory=dict)  # column -> "public" | "noisy" | "none"
+    columns: dict[str, str] = field(default_factory=dict)  # column -> where its encoder statistics came from
     frozen_parameters: list[str] = field(default_factory=list)  # kept at their initial value (no per-row grads)
 
     def to_dict(self) -> dict:

@@ -78,6 +78,8 @@ class PrivateTraining:
         for _ in range(self.steps_per_epoch):
             self.steps += 1
             idx = torch.nonzero(torch.rand(self.rows, device=device) < self.sample_rate).squeeze(1)
+            for c in self._clippers:
+                c.clear()  # a step starts from nothing captured
             if len(idx):
                 yield idx
             else:
