@@ -95,6 +95,57 @@ def run(epochs: int, families: tuple[str, ...], budgets: tuple, seed: int) -> No
             print(json.dumps(row), flush=True)
 
 
+MEMBERSHIP_OUT = HERE / "out" / "privacy_membership.jsonl"
+M_BEGIN, M_END = "<!-- bench_privacy_membership:begin -->", "<!-- bench_privacy_membership:end -->"
+
+
+def run_membership(epochs: int, seed: int) -> None:
+    """Where memorisation shows: 500 training rows, many epochs. Members vs non-members at 500 each."""
+    import polars as pl
+    import torch
+
+    from ouroboros.generators import create
+    from ouroboros.quality import evaluate
+    from ouroboros.split import train_holdout_split
+
+    torch.set_num_threads(1)
+    real = pl.read_parquet(ROOT / "ouroboros" / "data" / "crashes.parquet").sample(n=1000, seed=seed)
+    train, holdout = train_holdout_split(real, 0.5, seed)
+    for family in ("vae", "diffusion"):
+        for eps in (None, 10.0, 3.0):
+            params = {"epochs": epochs, "batch_size": 100}
+            if eps is not None:
+                params["dp"] = {"epsilon": eps, "public": PUBLIC}
+            gen = create(family, seed=seed, **params).fit(train)
+            s = evaluate(gen.sample(train.height, seed=seed + 1), train, holdout, target="outcome").scores
+            row = {"family": family, "epsilon": eps, "epochs": epochs, "train_rows": train.height,
+                   "epsilon_spent": (gen.privacy or {}).get("epsilon_spent"),
+                   "membership_auc": s.get("privacy.membership.auc"),
+                   "membership_advantage": s.get("privacy.membership.advantage"),
+                   "advantage_noise": s.get("privacy.membership.advantage.noise_high"),
+                   "closer_to_train_share": s.get("privacy.closer_to_train_share"),
+                   "quality": s.get("fidelity.quality_score")}
+            with MEMBERSHIP_OUT.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+
+def write_membership_docs() -> None:
+    rows = [json.loads(line) for line in MEMBERSHIP_OUT.read_text().splitlines()]
+    lines = ["| family | ε | ε spent | membership AUC | membership adv. | closer-to-train share | quality |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['family']} | {'no DP' if r['epsilon'] is None else _fmt(r['epsilon'], 0)} | "
+                     f"{_fmt(r['epsilon_spent'], 2)} | {_fmt(r['membership_auc'])} | "
+                     f"{_fmt(r['membership_advantage'])} | {_fmt(r['closer_to_train_share'])} | {_fmt(r['quality'])} |")
+    text = "\n".join([M_BEGIN, f"{rows[0]['train_rows']} real_train rows, {rows[0]['epochs']} epochs, batch 100; "
+                      f"advantage below {rows[0]['advantage_noise']:.3f} is within the no-leak band.", "",
+                      *lines, M_END])
+    doc = DOC.read_text()
+    start, end = doc.index(M_BEGIN), doc.index(M_END) + len(M_END)
+    DOC.write_text(doc[:start] + text + doc[end:])
+
+
 def _fmt(v, digits=3) -> str:
     return "–" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
 
@@ -137,9 +188,14 @@ if __name__ == "__main__":
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--docs", action="store_true", help="only write the table in docs/privacy.md")
+    ap.add_argument("--docs", action="store_true", help="only write the tables in docs/privacy.md")
+    ap.add_argument("--membership", action="store_true", help="the small-table memorisation runs")
     args = ap.parse_args()
     if args.docs:
         write_docs(args.epochs)
+        if MEMBERSHIP_OUT.exists():
+            write_membership_docs()
+    elif args.membership:
+        run_membership(args.epochs, args.seed)
     else:
         run(args.epochs, tuple(args.families.split(",")), BUDGETS, args.seed)
