@@ -203,3 +203,17 @@ def test_membership_attack_flags_copies_and_not_fresh_samples():
     assert abs(fresh["privacy.membership.auc"] - 0.5) < fresh["privacy.membership.auc.noise_high"] - 0.5
     assert fresh["privacy.membership.advantage"] < fresh["privacy.membership.advantage.noise_high"]
     assert dp_advantage_bound(1.0, 0.0) == pytest.approx((math.e - 1) / (math.e + 1))
+
+
+def test_identifier_and_text_columns_reveal_nothing_under_dp(tmp_path):
+    df = awkward_table().with_columns(
+        pl.Series("customer_id", [f"CUST-{i:05d}" for i in range(300)]),
+        pl.Series("note", [f"called about invoice {i} from Rareperson" for i in range(300)]))
+    gen = create("vae", seed=0, id_columns=["customer_id", "note"], epochs=1, batch_size=60,
+                 dp={"epsilon": 3.0}).fit(df)
+    rows = gen.sample(50, seed=2)
+    assert rows.columns == df.columns and not rows["customer_id"].str.starts_with("CUST").any()
+    assert not rows["note"].str.contains("invoice|Rareperson").any()
+    folder = gen.save(tmp_path / "g")
+    saved = " ".join(f.read_text(errors="ignore") for f in folder.iterdir() if f.suffix == ".json")
+    assert "Rareperson" not in saved and "CUST" not in saved and load(folder).privacy == gen.privacy
