@@ -19,6 +19,9 @@ from ouroboros.generators.copula import GaussianCopula
 from pipelines.definitions import PIPELINE_JOB, REPORT_JOB, build_definitions
 from pipelines.settings import Settings
 
+# the wiring needs approved copula chains; the default gate refuses the copula on the demo (see tests/test_pipeline.py)
+WIRING_GATE = {"min_association_retention": 0.0, "max_detection_auc": 1.0, "min_utility_retention": -100.0}
+
 
 class LateSqueeze(GaussianCopula):
     """A copula that squeezes its numeric columns from generation 1 on (seed = study seed * 1000 + k)."""
@@ -52,6 +55,7 @@ def pipeline_run(tmp_path_factory, small_demo):
             {"name": "late", "family": "late_squeeze", "policy": "replace", "generations": 3, "rows": 300},
         ],
         "downstream": {"epochs": 1},
+        "gate": WIRING_GATE,
     })
     defs = build_definitions(config, settings)
     with dg.instance_for_test() as instance:
