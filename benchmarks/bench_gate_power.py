@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from ouroboros.config import GateConfig  # noqa: E402
 from ouroboros.quality import evaluate  # noqa: E402
-from ouroboros.quality.proving import FAULTS, applicable, caught_for, mixed_table, wide_levels_table  # noqa: E402
+from ouroboros.quality.proving import FAULTS, applicable, mixed_table, wide_levels_table  # noqa: E402
 
 SIZES = (50, 200, 1000, 10_000)
 FAULT_SIZES = (1000, 10_000)

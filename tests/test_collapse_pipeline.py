@@ -80,7 +80,9 @@ def test_accumulate_and_anchor_chains_run_and_record_their_pools(pipeline_run):
 
 def test_the_guard_stops_the_chain_and_later_generations_refuse(pipeline_run):
     defs, _, instance, result, _ = pipeline_run
-    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    # passed, or failed only a soft limit (WARN: shown, not blocking)
+    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed or e.severity == dg.AssetCheckSeverity.WARN
+              for e in result.get_asset_check_evaluations()}
     assert all(checks[("late/batch_g0", c)] for c in ("contract", "fidelity", "privacy", "collapse"))
     assert not all(checks[("late/batch_g1", c)] for c in ("contract", "fidelity", "privacy", "collapse"))
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}

@@ -1,5 +1,5 @@
-"""Small seeded learners on the encoded space: the detection classifier (real vs synthetic) and the linear
-utility models (train-synthetic-test-real against train-real-test-real)."""
+"""Small seeded learners on the encoded space: the detection classifier (gradient-boosted trees, real vs
+synthetic) and the linear utility models (train-synthetic-test-real against train-real-test-real)."""
 
 from __future__ import annotations
 
@@ -37,36 +37,6 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     avg = first + (counts + 1) / 2.0
     ranks[order] = np.repeat(avg, counts)
     return float((ranks[labels == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
-
-
-def _fit(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn, steps: int, lr: float) -> nn.Module:
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = loss_fn(net(x), y)
-        loss.backward()
-        opt.step()
-    return net.eval()
-
-
-def detection_auc(real_fit: np.ndarray, fake_fit: np.ndarray, real_test: np.ndarray, fake_test: np.ndarray,
-                  seed: int = 0, hidden: int = 32, steps: int = 120) -> float:
-    """AUC of a small MLP telling synthetic from real, on rows it did not train on (0.5: indistinguishable)."""
-    with single_thread():
-        return _detection_auc(real_fit, fake_fit, real_test, fake_test, seed, hidden, steps)
-
-
-def _detection_auc(real_fit, fake_fit, real_test, fake_test, seed: int, hidden: int, steps: int) -> float:
-    torch.manual_seed(seed)
-    x = torch.as_tensor(np.concatenate([real_fit, fake_fit]), dtype=torch.float32)
-    y = torch.as_tensor(np.r_[np.zeros(len(real_fit)), np.ones(len(fake_fit))], dtype=torch.float32)[:, None]
-    net = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                        nn.Linear(hidden, 1))
-    _fit(net, x, y, nn.BCEWithLogitsLoss(), steps, 1e-2)
-    with torch.no_grad():
-        s = net(torch.as_tensor(np.concatenate([real_test, fake_test]), dtype=torch.float32))[:, 0].numpy()
-    labels = np.r_[np.zeros(len(real_test)), np.ones(len(fake_test))].astype(int)
-    return auc(s, labels)
 
 
 def _fit_lbfgs(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn, iters: int, l2: float = 1e-4) -> nn.Module:
