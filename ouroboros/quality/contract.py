@@ -6,6 +6,7 @@ core stays free of GX while `resources/great_expectations.py` turns each rule in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -16,7 +17,7 @@ from scipy import stats
 
 from ouroboros.config import GateConfig
 from ouroboros.quality.stats import upper_rate
-from ouroboros.schema import INTEGER_DTYPES, ColumnKind, TableSchema, infer_schema
+from ouroboros.schema import INTEGER_DTYPES, ColumnKind, ColumnRole, TableSchema, infer_schema
 
 
 
@@ -69,6 +70,10 @@ def validation_frame(df: pl.DataFrame) -> pd.DataFrame:
             columns[name] = pd.Series(array_type(values, mask), copy=False)
         elif isinstance(dtype, (pl.String, pl.Categorical, pl.Enum)):
             columns[name] = pd.Series(s.cast(pl.String).to_numpy().astype(object), dtype=object)
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            # GX's type rule cannot name a zoned pandas dtype: compare as UTC wall time (the scorecard checks the
+            # zone itself, as part of the exact dtype)
+            columns[name] = s.dt.convert_time_zone("UTC").dt.replace_time_zone(None).to_pandas()
         else:
             columns[name] = s.to_pandas(use_pyarrow_extension_array=False)
     return pd.DataFrame(columns, index=pd.RangeIndex(df.height))
@@ -83,18 +88,21 @@ def pandas_dtype_name(dtype: pl.DataType) -> str:
 
 
 def derive_contract(
-    real: pl.DataFrame, gate: GateConfig, batch_rows: int | None = None, seed: int = 0, bootstrap_draws: int = 200
+    real: pl.DataFrame, gate: GateConfig, batch_rows: int | None = None, seed: int = 0, bootstrap_draws: int = 200,
+    id_columns: Sequence[str] = (),
 ) -> Contract:
     """Rules for columns, types, nulls, ranges, category sets, category survival and spread, from `real`.
 
     Each rule a batch of fresh real rows could break by chance is set where such a batch breaks it with
     chance at most the contract's share of `gate.false_refusal_rate`, divided over those rules (Bonferroni),
-    or at the user's threshold (`null_tolerance`, `range_mostly`, `spread_tolerance`) if that is wider."""
-    schema = infer_schema(real)
+    or at the user's threshold (`null_tolerance`, `range_mostly`, `spread_tolerance`) if that is wider.
+    Identifiers get only type, null and uniqueness rules; free text only type and null rules."""
+    schema = infer_schema(real, id_columns=id_columns)
     n = batch_rows or real.height
     rng = np.random.default_rng(seed)
-    numeric = [c for c in schema.columns if c.kind in (ColumnKind.CONTINUOUS, ColumnKind.INTEGER) and c.min is not None]
-    categorical = [c for c in schema.columns if c.kind == ColumnKind.CATEGORICAL]
+    modelled = [c for c in schema.columns if c.role == ColumnRole.VALUE]
+    numeric = [c for c in modelled if c.kind in (ColumnKind.CONTINUOUS, ColumnKind.INTEGER) and c.min is not None]
+    categorical = [c for c in modelled if c.kind == ColumnKind.CATEGORICAL]
     # rules that sampling noise can break: nulls per column, range and spread per numeric, set and survival per category
     chance_rules = len(schema.columns) + 2 * len(numeric) + 2 * len(categorical)
     level = gate.false_refusal_rate * gate.contract_share / max(chance_rules, 1)
@@ -116,6 +124,11 @@ def derive_contract(
         rules.append(Rule("ExpectColumnValuesToNotBeNull", {"column": col, "mostly": round(1.0 - max_null, 6)},
                           f"{col} has at most {max_null:.2%} nulls (real: {spec.null_fraction:.2%}; fresh real "
                           f"batches of {n} rows stay under {noise:.2%})"))
+        if spec.role != ColumnRole.VALUE:  # regenerated, not modelled (ouroboros.identifiers)
+            if spec.role == ColumnRole.ID:
+                rules.append(Rule("ExpectColumnValuesToBeUnique", {"column": col},
+                                  f"{col} is an identifier: fresh values, unique per row"))
+            continue
         if spec in numeric:
             values = real[col].cast(pl.Float64).drop_nulls().drop_nans().to_numpy()
             # a fresh value falls outside the real range with chance about 2 / (rows + 1)

@@ -8,9 +8,12 @@ too small for are listed in `skipped`, with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from ouroboros.config import GateConfig
+from ouroboros.identifiers import gate_view
 from ouroboros.quality.encoding import Encoder
 from ouroboros.quality.gate_collapse import score_collapse
 from ouroboros.quality.gate_fidelity import score_pairs, score_shapes
@@ -19,7 +22,7 @@ from ouroboros.quality.gate_privacy import exact_copy_rate, score_privacy
 from ouroboros.quality.gate_schema import score_schema
 from ouroboros.quality.gate_utility import score_utility
 from ouroboros.quality.judge import CHECKS, Failure, Judge, Scorecard
-from ouroboros.schema import TableSchema, infer_schema
+from ouroboros.schema import TableSchema
 
 __all__ = ["CHECKS", "Failure", "Scorecard", "evaluate", "exact_copy_rate"]
 
@@ -31,11 +34,12 @@ def evaluate(
     config: GateConfig | None = None,
     schema: TableSchema | None = None,
     target: str | None = None,
+    id_columns: Sequence[str] = (),
 ) -> Scorecard:
     """Score a batch on fidelity, diversity, privacy, utility (with a `target`) and collapse indicators;
-    `passed` says whether it may feed training."""
+    `passed` says whether it may feed training. Identifier and free-text columns are left out."""
     config = config or GateConfig()
-    schema = schema or infer_schema(real_train)
+    synthetic, real_train, real_holdout, schema = gate_view(synthetic, real_train, real_holdout, schema, id_columns)
     if synthetic.columns != schema.names:
         f = Failure("contract", "columns", 0.0, 1.0, f"batch columns {synthetic.columns} != real {schema.names}")
         return Scorecard(passed=False, failures=[f], scores={})
