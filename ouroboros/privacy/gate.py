@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ouroboros.quality.scorecard import Failure, Scorecard
+from ouroboros.quality.judge import Failure, Scorecard
 
 
 def privacy_scores(generator: dict | None) -> dict[str, float]:
