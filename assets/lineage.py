@@ -21,8 +21,9 @@ class StoredChain:
 
 
 def read_chain(lake: LakeResource, study: str, generations: int,
-               real_train: pl.DataFrame | None = None) -> StoredChain:
-    """Walk generations 0..generations-1 of `study` against the stored (or given) real_train."""
+               real_train: pl.DataFrame | None = None, rules: str | None = None) -> StoredChain:
+    """Walk generations 0..generations-1 of `study` against the stored (or given) real_train; with `rules`
+    (`LakeResource.current_rules`), only verdicts made under those gate settings and real data count."""
     if real_train is None:
         real_train = lake.read_asset_table(["real_train"])
     real_fp = fingerprint(real_train) if real_train is not None else None
@@ -30,7 +31,7 @@ def read_chain(lake: LakeResource, study: str, generations: int,
     links = []
     for k in range(generations):
         key = batch_key(study, k)
-        stored = lake.read_batch_with_verdict(key.path)
+        stored = lake.read_batch_with_verdict(key.path, rules=rules)
         if stored is not None:
             out.batches[k], out.verdicts[k] = stored
         links.append(Link(key_text(key), stored[1] if stored else None))

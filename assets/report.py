@@ -29,6 +29,7 @@ from ouroboros.report import (
     report_table,
     scorecard_bands,
 )
+from ouroboros.privacy.chain import privacy_section
 from ouroboros.schema import infer_schema
 from resources import LakeResource, MlflowResource
 from resources.lake import asset_file, atomic_write_bytes, atomic_write_parquet
@@ -126,6 +127,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
                     approved[study] = (f"`{registered_model_name(study)}@{APPROVED_ALIAS}` = version {version} "
                                        f"(generation {passed[-1]['generation']})")
             page = report_markdown(records, plot.name if plot else None, bands, approved, notes)
+            page += privacy_section({s: [gen for _, gen in chain] for s, chain in chains.items()})  # dp hook
             atomic_write_bytes(out / "collapse_report.md", page.encode())
             mlflow.log_artifacts(str(out), artifact_path="collapse_report")
             mlflow.log_metrics({f"{r.study}.{k}.g{r.generation}": v for r in records
@@ -143,6 +145,8 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
             "first_movers": dg.MetadataValue.json({s: ([m[0], m[1]] if m else None) for s, m in movers.items()}),
             "approved_generators": dg.MetadataValue.json(approved),
             "lineage_notes": dg.MetadataValue.json(notes),
+            "chain_epsilon": dg.MetadataValue.json({s: (chain[-1][1].get("chain_epsilon") if chain else None)
+                                                    for s, chain in chains.items()}),  # dp hook; null = unbounded
         })
 
     return collapse_report

@@ -41,7 +41,9 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
                     "_origin* columns (study, generation, batch fingerprint, row).",
     )
     def training_set(context: dg.AssetExecutionContext, lake: LakeResource):
-        stored = read_chain(lake, study.name, study.generations)
+        # only verdicts made under today's gate settings, target and real data count
+        rules = lake.current_rules(config.gate.model_dump(), config.data.target)
+        stored = read_chain(lake, study.name, study.generations, rules=rules)
         chain = stored.chain
         refused = {}
         if chain.refusal is not None:
