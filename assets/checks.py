@@ -17,8 +17,6 @@ fingerprint), so consumers in later runs can refuse a batch that was never appro
 
 import json
 import re
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import dagster as dg
 import mlflow
@@ -90,17 +88,17 @@ def build_contract_check(study: StudyConfig, generation: int) -> dg.AssetChecksD
         name = key_text(key)
         fp = fingerprint(batch)
         result = gx_context.validate(batch, CONTRACT_SUITE, name.replace("/", "."))
-        docs = gx_context.build_docs()
+        docs = gx_context.docs_index()
         failures = [{"check": "contract", "indicator": f"{r['expectation']}:{r['column']}", "value": r["observed"],
                      "threshold": None, "reason": r["why"]} for r in result.failures]
         scores = {"contract.rules": float(len(result.results)), "contract.failed_rules": float(len(failures))}
         lake.write_check_record(name, CheckRecord("contract", fp, result.success, failures, scores,
                                                   generator["mlflow_run_id"]))
         _log_to_generation_run(mlflow_tracking, generator["mlflow_run_id"], "contract", result.success, scores)
-        docs_dir = Path(unquote(urlparse(docs).path)).parent
-        if docs_dir.is_dir():
+        if result.page is not None:
+            # only this batch's validation page: uploading the whole site made the store grow with batches squared
             with mlflow_tracking.resume(generator["mlflow_run_id"]):
-                mlflow.log_artifacts(str(docs_dir), artifact_path="gate/data_docs")
+                mlflow.log_artifact(str(result.page), artifact_path="gate/data_docs")
         failed = "\n".join(f"| `{f['indicator']}` | {f['reason']} | {f['value']} |" for f in failures)
         return dg.AssetCheckResult(
             passed=result.success,
@@ -108,7 +106,8 @@ def build_contract_check(study: StudyConfig, generation: int) -> dg.AssetChecksD
             description=None if result.success else f"{len(failures)} contract rule(s) failed",
             metadata={
                 "rules": len(result.results), "failed_rules": len(failures), "batch_fingerprint": fp,
-                "data_docs": dg.MetadataValue.url(docs), "severity_policy": "contract rules are hard limits",
+                "data_docs": dg.MetadataValue.url(docs),
+                "validation_page": dg.MetadataValue.path(str(result.page)) if result.page else "not on local disk", "severity_policy": "contract rules are hard limits",
                 "failures": dg.MetadataValue.md("| rule | why | observed |\n|---|---|---|\n" + failed) if failed
                 else dg.MetadataValue.md("all rules passed"),
             },

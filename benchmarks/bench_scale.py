@@ -1,0 +1,210 @@
+"""Scale benchmark on the production stack: the whole pipeline on a generated 19-column table at two sizes
+(default 75,000 and 300,000 rows), with the copula and one PyTorch family (VAE), each asset step in its own
+process (multiprocess executor, one step at a time so the numbers do not share the machine), Dagster on
+Postgres and MLflow on the tracking server.
+
+Per asset step: wall time (Dagster's step start/success events in Postgres) and peak RSS (VmHWM of the step's
+process, polled from /proc), and the ratio between the two sizes: ~4 for a cost linear in rows.
+
+    bin/stack up
+    .venv/bin/python benchmarks/bench_scale.py --rows 75000,300000 --out benchmarks/out/scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import psycopg2
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_table(rows: int, seed: int = 0) -> pl.DataFrame:
+    """19 mixed columns with nulls, correlations and a skewed class target; same generator at every size."""
+    rng = np.random.default_rng(seed)
+    z = rng.multivariate_normal(np.zeros(4), [[1, .6, .3, 0], [.6, 1, .2, .1], [.3, .2, 1, .4], [0, .1, .4, 1]], rows)
+
+    def nulls(values, share):
+        mask = rng.random(rows) < share
+        return [None if m else v for v, m in zip(values.tolist(), mask, strict=True)]
+
+    region = rng.choice(["north", "south", "east", "west", "centre"], rows, p=[.35, .25, .2, .15, .05])
+    product = rng.choice([f"p{i:03d}" for i in range(120)], rows, p=np.r_[np.full(20, .03), np.full(100, .004)])
+    income = np.exp(10 + 0.5 * z[:, 0])
+    score = 600 + 80 * z[:, 1]
+    logit = -2.0 + 0.8 * z[:, 0] - 0.6 * z[:, 2] + (region == "east") * 0.5
+    return pl.DataFrame({
+        "age": rng.integers(18, 90, rows).astype(np.int32),
+        "income": nulls(income, 0.05),
+        "credit_score": score.round(0).astype(np.int64),
+        "balance": np.round(np.maximum(0, 5000 + 3000 * z[:, 2]), 2),
+        "utilisation": nulls(1 / (1 + np.exp(-z[:, 3])), 0.02),
+        "tenure_months": rng.poisson(36, rows).astype(np.int32),
+        "num_products": rng.integers(1, 6, rows).astype(np.int16),
+        "transactions": rng.negative_binomial(5, 0.1, rows).astype(np.int64),
+        "avg_ticket": np.round(np.exp(3 + 0.4 * z[:, 1]), 2),
+        "days_late": nulls(rng.exponential(3, rows).round(1), 0.1),
+        "risk_index": z[:, 0] * 0.5 + z[:, 3] * 0.5,
+        "region": region,
+        "product": product,
+        "channel": nulls(rng.choice(["web", "app", "branch", "phone"], rows, p=[.4, .35, .15, .1]), 0.03),
+        "segment": rng.choice(["retail", "premium", "business"], rows, p=[.7, .2, .1]),
+        "employment": nulls(rng.choice(["employed", "self", "retired", "student", "none"], rows), 0.04),
+        "has_card": rng.random(rows) < 0.6,
+        "opened": pl.Series(rng.integers(0, 3650, rows)).cast(pl.Int32).map_elements(
+            lambda d: date.fromordinal(date(2014, 1, 1).toordinal() + d), return_dtype=pl.Date),
+        "default": np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no"),
+    })
+
+
+def stack_env() -> dict[str, str]:
+    env_file = ROOT / ".stack" / "env"
+    if not env_file.exists():
+        sys.exit("the production stack is not up: run bin/stack up first")
+    out = subprocess.run(["bash", "-c", f"source {env_file} && env -0"], capture_output=True, check=True).stdout
+    return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+
+
+class PeakMonitor(threading.Thread):
+    """Polls /proc for every descendant of `root_pid`, keeping each process's peak RSS (VmHWM) in MiB."""
+
+    def __init__(self, root_pid: int, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.root, self.every, self.peaks, self.stop = root_pid, every, {}, threading.Event()
+
+    def _children(self) -> set[int]:
+        parents = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+        family, grew = {self.root}, True
+        while grew:
+            more = {p for p, parent in parents.items() if parent in family} - family
+            family |= more
+            grew = bool(more)
+        return family
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for pid in self._children():
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peaks[pid] = max(self.peaks.get(pid, 0.0), int(line.split()[1]) / 1024)
+                except OSError:
+                    continue
+            time.sleep(self.every)
+
+
+def step_events(env: dict[str, str], run_id: str) -> dict[str, dict]:
+    with psycopg2.connect(host=env["OUROBOROS_PG_HOST"], port=int(env["OUROBOROS_PG_PORT"]),
+                          user=env["OUROBOROS_PG_USER"], password=env["OUROBOROS_PG_PASSWORD"],
+                          dbname=env["OUROBOROS_PG_DAGSTER_DB"]) as conn, conn.cursor() as cur:
+        cur.execute("select dagster_event_type, event from event_logs where run_id = %s and dagster_event_type in "
+                    "('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE')", (run_id,))
+        steps: dict[str, dict] = {}
+        for kind, raw in cur.fetchall():
+            event = json.loads(raw)
+            step = steps.setdefault(event["step_key"], {})
+            if kind == "STEP_START":
+                step["start"], step["pid"] = event["timestamp"], event["pid"]
+            else:
+                step["end"], step["status"] = event["timestamp"], kind
+        return steps
+
+
+def run_size(rows: int, out: Path, env: dict[str, str], epochs: int) -> dict:
+    folder = out / f"rows_{rows}"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "real.parquet"
+    make_table(rows).write_parquet(source)
+    tag = f"s{rows // 1000}k_{int(time.time()) % 100000}"
+    config = {
+        "data": {"source": str(source), "target": "default", "holdout_fraction": 0.2, "seed": 0},
+        "studies": [{"name": f"cop_{tag}", "family": "copula", "generations": 1},
+                    {"name": f"vae_{tag}", "family": "vae", "generations": 1, "params": {"epochs": epochs}}],
+        "training": {"study": f"cop_{tag}"},
+        "downstream": {"epochs": 2},
+    }
+    (folder / "ouroboros.yaml").write_text(yaml.safe_dump(config))
+    run_env = {**os.environ, **env, "OUROBOROS_CONFIG": str(folder / "ouroboros.yaml"),
+               "OUROBOROS_LAKE": str(folder / "lake"), "OUROBOROS_MAX_CONCURRENT": "1"}
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.run"], cwd=ROOT, env=run_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    monitor = PeakMonitor(proc.pid)
+    monitor.start()
+    log, _ = proc.communicate()
+    monitor.stop.set()
+    wall = time.perf_counter() - started
+    (folder / "run.log").write_text(log)
+    run_id = next((line.split()[2].rstrip(":") for line in log.splitlines() if line.startswith("Dagster run ")), None)
+    if run_id is None:
+        raise SystemExit(f"{rows} rows: the run did not report a run id; see {folder / 'run.log'}")
+    steps = step_events(env, run_id)
+    per_step = {}
+    for key, s in steps.items():
+        name = key.replace(f"cop_{tag}__", "copula/").replace(f"vae_{tag}__", "vae/")
+        per_step[name] = {"seconds": round(s.get("end", s["start"]) - s["start"], 2),
+                          "peak_mib": round(monitor.peaks.get(s["pid"], float("nan")), 0),
+                          "status": s.get("status", "not finished")}
+    return {"rows": rows, "columns": 19, "wall_seconds": round(wall, 1), "run_id": run_id,
+            "exit_code": proc.returncode, "steps": per_step}
+
+
+def table(results: list[dict]) -> str:
+    small, large = results[0], results[-1]
+    factor = large["rows"] / small["rows"]
+    lines = [f"| asset step | time s @ {small['rows']:,} | time s @ {large['rows']:,} | time ratio | "
+             f"peak MiB @ {small['rows']:,} | peak MiB @ {large['rows']:,} | memory ratio |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name in sorted(large["steps"]):
+        a, b = small["steps"].get(name), large["steps"][name]
+        if a is None:
+            continue
+        t = b["seconds"] / a["seconds"] if a["seconds"] > 0 else float("nan")
+        m = b["peak_mib"] / a["peak_mib"] if a["peak_mib"] > 0 else float("nan")
+        lines.append(f"| {name} | {a['seconds']:.1f} | {b['seconds']:.1f} | {t:.2f} | {a['peak_mib']:,.0f} | "
+                     f"{b['peak_mib']:,.0f} | {m:.2f} |")
+    lines.append(f"| **whole run (wall)** | {small['wall_seconds']:.0f} | {large['wall_seconds']:.0f} | "
+                 f"{large['wall_seconds'] / small['wall_seconds']:.2f} | | | |")
+    return "\n".join(lines) + f"\n\n(rows ratio {factor:.1f}: a cost linear in rows shows a ratio near {factor:.1f})\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", default="75000,300000")
+    parser.add_argument("--epochs", type=int, default=3, help="VAE epochs")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "scale"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    env = stack_env()
+    results = []
+    for rows in [int(r) for r in args.rows.split(",")]:
+        print(f"==> {rows:,} rows", flush=True)
+        result = run_size(rows, out, env, args.epochs)
+        results.append(result)
+        print(json.dumps(result, indent=1), flush=True)
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+    md = table(results)
+    (out / "results.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
