@@ -58,18 +58,15 @@ def step_resources(study: StudyConfig) -> dict:
 
 
 def log_pool_inputs(lake: LakeResource, study: StudyConfig, generation: int, rows: pl.DataFrame,
-                    composition: dict, parents: dict[str, str]) -> None:
+                    composition: dict, parents: dict[str, str], real: pl.DataFrame | None) -> None:
     """Record the generation's inputs as MLflow datasets: the real table version real_train was cut from, and
     the training pool itself with its composition (how many rows from real data and from each batch)."""
     version = lake.real_table_version()
     real_source = DeltaDatasetSource(path=lake.real_table_uri(), delta_table_version=version)
-    if "real_train" in parents:
-        real = lake.read_asset_table(["real_train"])
-        if real is not None:
-            mlflow.log_input(mlflow.data.from_pandas(real.to_pandas(), source=real_source,
-                                                     name=f"real_train@v{version}"),
-                             context="real", tags={"real_table_version": str(version), "rows": str(real.height),
-                                                   "fingerprint": parents["real_train"]})
+    if real is not None:
+        mlflow.log_input(mlflow.data.from_pandas(real.to_pandas(), source=real_source, name=f"real_train@v{version}"),
+                         context="real", tags={"real_table_version": str(version), "rows": str(real.height),
+                                               "fingerprint": parents["real_train"]})
     tags = {f"pool.{k}": str(v) for k, v in composition.items()}
     tags.update({f"parent.{k}": v for k, v in parents.items()})
     mlflow.log_input(mlflow.data.from_pandas(rows.to_pandas(), source=real_source,
@@ -131,7 +128,7 @@ def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefin
             gen.fit(pool.rows, callback=progress)
             fit_seconds = time.perf_counter() - started
             mlflow.log_metric("fit_seconds", fit_seconds)
-            log_pool_inputs(lake, study, generation, pool.rows, pool.composition, parents)
+            log_pool_inputs(lake, study, generation, pool.rows, pool.composition, parents, real)
             target = lake.generator_dir(study.name, generation)
             lake.replace_dir(target, gen.save)
             model_uri = mlflow_tracking.log_generator(target, study.family, gen.sample(5, seed=0).to_pandas())

@@ -1,10 +1,12 @@
 """Scale benchmark on the production stack: the whole pipeline on a generated 19-column table at two sizes
-(default 75,000 and 300,000 rows), with the copula and one PyTorch family (VAE), each asset step in its own
-process (multiprocess executor, one step at a time so the numbers do not share the machine), Dagster on
-Postgres and MLflow on the tracking server.
+(default 75,000 and 300,000 rows), with the copula and one PyTorch family (VAE), Dagster on the stack's
+Postgres instance and MLflow on its tracking server. Steps run one after another in one process per size
+(in-process executor): on this 2-core machine a step process of the multiprocess executor spends a minute
+importing under load, which would swamp the numbers, and one process lets memory be read per step.
 
-Per asset step: wall time (Dagster's step start/success events in Postgres) and peak RSS (VmHWM of the step's
-process, polled from /proc), and the ratio between the two sizes: ~4 for a cost linear in rows.
+Per asset step: wall time (Dagster's step start/success events in Postgres), the process's peak RSS inside the
+step's window (sampled every 0.1 s) and how far it rose over the RSS at the step's start, and the ratio between
+the two sizes: ~4 for a cost linear in rows.
 
     bin/stack up
     .venv/bin/python benchmarks/bench_scale.py --rows 75000,300000 --out benchmarks/out/scale
@@ -76,39 +78,25 @@ def stack_env() -> dict[str, str]:
     return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
 
 
-class PeakMonitor(threading.Thread):
-    """Polls /proc for every descendant of `root_pid`, keeping each process's peak RSS (VmHWM) in MiB."""
+class RssSampler(threading.Thread):
+    """Samples this process's RSS every `every` seconds, so each step's peak can be read from its time window."""
 
-    def __init__(self, root_pid: int, every: float = 0.2):
+    def __init__(self, every: float = 0.1):
         super().__init__(daemon=True)
-        self.root, self.every, self.peaks, self.stop = root_pid, every, {}, threading.Event()
-
-    def _children(self) -> set[int]:
-        parents = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                    parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-        family, grew = {self.root}, True
-        while grew:
-            more = {p for p, parent in parents.items() if parent in family} - family
-            family |= more
-            grew = bool(more)
-        return family
+        self.every, self.samples, self.stop = every, [], threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            for pid in self._children():
-                try:
-                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                        if line.startswith("VmHWM:"):
-                            self.peaks[pid] = max(self.peaks.get(pid, 0.0), int(line.split()[1]) / 1024)
-                except OSError:
-                    continue
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.samples.append((time.time(), int(line.split()[1]) / 1024))
             time.sleep(self.every)
+
+    def window(self, start: float, end: float) -> tuple[float, float]:
+        """(peak RSS in [start, end], RSS just before start), MiB."""
+        inside = [rss for t, rss in self.samples if start <= t <= end]
+        before = [rss for t, rss in self.samples if t < start]
+        return (max(inside) if inside else float("nan")), (before[-1] if before else float("nan"))
 
 
 def step_events(env: dict[str, str], run_id: str) -> dict[str, dict]:
@@ -122,13 +110,15 @@ def step_events(env: dict[str, str], run_id: str) -> dict[str, dict]:
             event = json.loads(raw)
             step = steps.setdefault(event["step_key"], {})
             if kind == "STEP_START":
-                step["start"], step["pid"] = event["timestamp"], event["pid"]
+                step["start"] = event["timestamp"]
             else:
                 step["end"], step["status"] = event["timestamp"], kind
         return steps
 
 
-def run_size(rows: int, out: Path, env: dict[str, str], epochs: int) -> dict:
+def run_one(rows: int, out: Path, epochs: int) -> dict:
+    """One size, in this process (called in a fresh child per size): the whole pipeline, in-process executor,
+    on the stack's Postgres instance and MLflow server."""
     folder = out / f"rows_{rows}"
     folder.mkdir(parents=True, exist_ok=True)
     source = folder / "real.parquet"
@@ -142,45 +132,61 @@ def run_size(rows: int, out: Path, env: dict[str, str], epochs: int) -> dict:
         "downstream": {"epochs": 2},
     }
     (folder / "ouroboros.yaml").write_text(yaml.safe_dump(config))
-    run_env = {**os.environ, **env, "OUROBOROS_CONFIG": str(folder / "ouroboros.yaml"),
-               "OUROBOROS_LAKE": str(folder / "lake"), "OUROBOROS_MAX_CONCURRENT": "1"}
+    env = stack_env()
+    os.environ.update({**env, "OUROBOROS_CONFIG": str(folder / "ouroboros.yaml"), "OUROBOROS_LAKE": str(folder / "lake"),
+                       "OUROBOROS_EXECUTOR": "in_process"})
+    import dagster as dg
+
+    from ouroboros.config import load_config
+    from pipelines.definitions import PIPELINE_JOB, build_definitions
+    from pipelines.settings import Settings
+
+    settings = Settings.from_env()
+    defs = build_definitions(load_config(settings.config_path), settings)
+    sampler = RssSampler()
+    sampler.start()
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.run"], cwd=ROOT, env=run_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    monitor = PeakMonitor(proc.pid)
-    monitor.start()
-    log, _ = proc.communicate()
-    monitor.stop.set()
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
     wall = time.perf_counter() - started
-    (folder / "run.log").write_text(log)
-    run_id = next((line.split()[2].rstrip(":") for line in log.splitlines() if line.startswith("Dagster run ")), None)
-    if run_id is None:
-        raise SystemExit(f"{rows} rows: the run did not report a run id; see {folder / 'run.log'}")
-    steps = step_events(env, run_id)
+    sampler.stop.set()
     per_step = {}
-    for key, s in steps.items():
+    for key, s in step_events(env, result.run_id).items():
+        end = s.get("end", time.time())
+        peak, before = sampler.window(s["start"], end)
         name = key.replace(f"cop_{tag}__", "copula/").replace(f"vae_{tag}__", "vae/")
-        per_step[name] = {"seconds": round(s.get("end", s["start"]) - s["start"], 2),
-                          "peak_mib": round(monitor.peaks.get(s["pid"], float("nan")), 0),
+        per_step[name] = {"seconds": round(end - s["start"], 2), "peak_mib": round(peak), "start_mib": round(before),
                           "status": s.get("status", "not finished")}
-    return {"rows": rows, "columns": 19, "wall_seconds": round(wall, 1), "run_id": run_id,
-            "exit_code": proc.returncode, "steps": per_step}
+    return {"rows": rows, "columns": 19, "wall_seconds": round(wall, 1), "run_id": result.run_id,
+            "success": result.success, "steps": per_step}
+
+
+def run_size(rows: int, out: Path, epochs: int) -> dict:
+    """Each size in a fresh Python process, so one size's memory never shows in the other's numbers."""
+    done = subprocess.run([sys.executable, __file__, "--one", str(rows), "--epochs", str(epochs), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True)
+    (out / f"rows_{rows}.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"{rows} rows failed; see {out / f'rows_{rows}.log'}")
+    return json.loads((out / f"rows_{rows}" / "result.json").read_text())
 
 
 def table(results: list[dict]) -> str:
     small, large = results[0], results[-1]
     factor = large["rows"] / small["rows"]
     lines = [f"| asset step | time s @ {small['rows']:,} | time s @ {large['rows']:,} | time ratio | "
-             f"peak MiB @ {small['rows']:,} | peak MiB @ {large['rows']:,} | memory ratio |",
+             f"peak MiB @ {small['rows']:,} (+ over step start) | peak MiB @ {large['rows']:,} (+ over step start) "
+             "| growth ratio |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name in sorted(large["steps"]):
         a, b = small["steps"].get(name), large["steps"][name]
         if a is None:
             continue
         t = b["seconds"] / a["seconds"] if a["seconds"] > 0 else float("nan")
-        m = b["peak_mib"] / a["peak_mib"] if a["peak_mib"] > 0 else float("nan")
-        lines.append(f"| {name} | {a['seconds']:.1f} | {b['seconds']:.1f} | {t:.2f} | {a['peak_mib']:,.0f} | "
-                     f"{b['peak_mib']:,.0f} | {m:.2f} |")
+        grow_a, grow_b = a["peak_mib"] - a["start_mib"], b["peak_mib"] - b["start_mib"]
+        m = grow_b / grow_a if grow_a > 20 else float("nan")  # below ~20 MiB the growth is noise
+        lines.append(f"| {name} | {a['seconds']:.1f} | {b['seconds']:.1f} | {t:.2f} | {a['peak_mib']:,.0f} "
+                     f"(+{grow_a:,.0f}) | {b['peak_mib']:,.0f} (+{grow_b:,.0f}) | {m:.2f} |")
     lines.append(f"| **whole run (wall)** | {small['wall_seconds']:.0f} | {large['wall_seconds']:.0f} | "
                  f"{large['wall_seconds'] / small['wall_seconds']:.2f} | | | |")
     return "\n".join(lines) + f"\n\n(rows ratio {factor:.1f}: a cost linear in rows shows a ratio near {factor:.1f})\n"
@@ -191,13 +197,18 @@ def main() -> None:
     parser.add_argument("--rows", default="75000,300000")
     parser.add_argument("--epochs", type=int, default=3, help="VAE epochs")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "scale"))
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size in this process
     args = parser.parse_args()
-    out = Path(args.out)
-    env = stack_env()
+    out = Path(args.out).resolve()
+    if args.one:
+        result = run_one(args.one, out, args.epochs)
+        (out / f"rows_{args.one}" / "result.json").write_text(json.dumps(result, indent=1))
+        return
+    stack_env()  # fail early when the stack is not up
     results = []
     for rows in [int(r) for r in args.rows.split(",")]:
         print(f"==> {rows:,} rows", flush=True)
-        result = run_size(rows, out, env, args.epochs)
+        result = run_size(rows, out, args.epochs)
         results.append(result)
         print(json.dumps(result, indent=1), flush=True)
         (out / "results.json").write_text(json.dumps(results, indent=1))

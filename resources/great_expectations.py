@@ -3,7 +3,9 @@ Checkpoint whose UpdateDataDocsAction adds each result's page to the Data Docs s
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -56,8 +58,25 @@ class GreatExpectationsResource(dg.ConfigurableResource):
             self._cached = gx.get_context(mode="file", project_root_dir=self.project_root)
         return self._cached
 
+    @contextmanager
+    def _locked(self):
+        """One writer of the file context at a time across processes: under the multiprocess executor two
+        contract checks would otherwise rewrite the suite and the context config at once (GX's file stores are
+        not safe for concurrent writers)."""
+        Path(self.project_root).mkdir(parents=True, exist_ok=True)
+        with open(Path(self.project_root) / ".ouroboros.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def save_suite(self, name: str, contract: Contract) -> str:
         """Write the contract as a GX expectation suite named `name`."""
+        with self._locked():
+            return self._save_suite(name, contract)
+
+    def _save_suite(self, name: str, contract: Contract) -> str:
         context = self._context()
         suite = gx.ExpectationSuite(name=name)
         for rule in contract.rules:
@@ -67,7 +86,12 @@ class GreatExpectationsResource(dg.ConfigurableResource):
         return name
 
     def validate(self, df: pl.DataFrame, suite_name: str, batch_name: str) -> ContractValidation:
-        """Validate a frame against a stored suite; results are kept in the context for Data Docs."""
+        """Validate a frame against a stored suite through a Checkpoint; the result and its Data Docs page are
+        kept in the context."""
+        with self._locked():
+            return self._validate(df, suite_name, batch_name)
+
+    def _validate(self, df: pl.DataFrame, suite_name: str, batch_name: str) -> ContractValidation:
         context = self._context()
         source = context.data_sources.add_or_update_pandas(DATA_SOURCE)
         try:

@@ -66,7 +66,7 @@ def stack_run(tmp_path_factory, small_demo: pl.DataFrame) -> dict:
     (tmp / "ouroboros.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "OUROBOROS_CONFIG": str(tmp / "ouroboros.yaml"), "OUROBOROS_LAKE": str(tmp / "lake")}
     done = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=900)
+                          timeout=1800)
     assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-5000:])
     run_id = re.search(r"Dagster run ([0-9a-f-]{36}): SUCCESS", done.stdout).group(1)
     return {"study": study, "run_id": run_id, "tmp": tmp}
@@ -82,7 +82,7 @@ def test_runs_and_check_results_are_in_postgres(stack_run):
     assert {s for _, s in checks} == {"SUCCEEDED"}, checks
     # steps ran in several processes (multiprocess executor), recorded in the Postgres event log
     events = postgres("select event from event_logs where run_id = %s and dagster_event_type = 'STEP_START'", run_id)
-    assert len({json.loads(e)["pid"] for (e,) in events}) > 1
+    assert len({json.loads(e)["dagster_event"]["pid"] for (e,) in events}) > 1
 
 
 def test_mlflow_runs_metrics_and_registry_through_the_rest_api(stack_run):
