@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ouroboros.generators.base import META_FILE, Generator, GeneratorError, ProgressCallback
