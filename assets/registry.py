@@ -70,7 +70,9 @@ def register_and_alias(client: MlflowClient, name: str, alias: str, model_uri: s
     """Register the run's logged model once (a rebuild never adds a version) and point `alias` at it."""
     _ensure_registered(client, name, description)
     existing = [v for v in client.search_model_versions(f"name='{name}'") if v.run_id == run_id]
-    version = existing[0] if existing else client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
+    # mlflow.register_model resolves a logged model's `models:/m-...` URI (the tracking server's REST store
+    # needs its model id; create_model_version with the bare URI is refused there)
+    version = existing[0] if existing else mlflow.register_model(model_uri, name, tags=tags)
     client.set_registered_model_alias(name, alias, version.version)
     return str(version.version)
 

@@ -53,6 +53,8 @@ class MlflowResource(dg.ConfigurableResource):
             return found.experiment_id
 
     def client(self) -> MlflowClient:
+        """A client on this store; also points the module-level API (mlflow.register_model, ...) at it."""
+        mlflow.set_tracking_uri(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     @contextmanager
