@@ -188,9 +188,9 @@ def table(results: list[dict]) -> str:
             continue
         t = b["seconds"] / a["seconds"] if a["seconds"] > 0 else float("nan")
         grow_a, grow_b = a["peak_mib"] - a["start_mib"], b["peak_mib"] - b["start_mib"]
-        m = grow_b / grow_a if grow_a > 20 else float("nan")  # below ~20 MiB the growth is noise
+        m = f"{grow_b / grow_a:.2f}" if grow_a > 20 else "-"  # below ~20 MiB the growth is noise
         lines.append(f"| {name} | {a['seconds']:.1f} | {b['seconds']:.1f} | {t:.2f} | {a['peak_mib']:,.0f} "
-                     f"(+{grow_a:,.0f}) | {b['peak_mib']:,.0f} (+{grow_b:,.0f}) | {m:.2f} |")
+                     f"(+{grow_a:,.0f}) | {b['peak_mib']:,.0f} (+{grow_b:,.0f}) | {m} |")
     lines.append(f"| **whole run (wall)** | {small['wall_seconds']:.0f} | {large['wall_seconds']:.0f} | "
                  f"{large['wall_seconds'] / small['wall_seconds']:.2f} | | | |")
     return "\n".join(lines) + f"\n\n(rows ratio {factor:.1f}: a cost linear in rows shows a ratio near {factor:.1f})\n"
