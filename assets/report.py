@@ -11,6 +11,7 @@ import polars as pl
 from assets.common import OWNER, batch_key
 from assets.registry import APPROVED_ALIAS, approved_key, registered_model_name, study_chain
 from ouroboros.config import PipelineConfig
+from ouroboros.privacy.chain import privacy_section
 from ouroboros.quality import evaluate
 from ouroboros.report import (
     HEADLINE,
@@ -63,6 +64,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
                                 f"(generation {p['generation']})" for p in promoted.values() if p.get("version")}
         with mlflow_tracking.run("collapse_report", tags={"dagster_run_id": context.run_id}):
             page = report_markdown(records, plot.name if plot else None, bands, approved)
+            page += privacy_section({s: [gen for _, gen in chain] for s, chain in chains.items()})  # dp hook
             atomic_write_bytes(out / "collapse_report.md", page.encode())
             mlflow.log_artifacts(str(out), artifact_path="collapse_report")
             mlflow.log_metrics({f"{r.study}.{k}.g{r.generation}": v for r in records
@@ -79,6 +81,8 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
             "guard_trips": dg.MetadataValue.json({s: (list(t) if t else None) for s, t in trips.items()}),
             "first_movers": dg.MetadataValue.json({s: ([m[0], m[1]] if m else None) for s, m in movers.items()}),
             "approved_generators": dg.MetadataValue.json(approved),
+            "chain_epsilon": dg.MetadataValue.json({s: (chain[-1][1].get("chain_epsilon") if chain else None)
+                                                    for s, chain in chains.items()}),  # dp hook; null = unbounded
         })
 
     return collapse_report
