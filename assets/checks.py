@@ -20,7 +20,6 @@ real_train and real_holdout), so consumers in later runs refuse a batch never ap
 import json
 import re
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import dagster as dg
 import mlflow
@@ -112,7 +111,7 @@ def build_contract_check(study: StudyConfig, generation: int, config: PipelineCo
         fp = fingerprint(batch)
         rules = judged_under(config, real_train, real_holdout)
         result = gx_context.validate(batch, CONTRACT_SUITE, name.replace("/", "."))
-        docs = gx_context.build_docs()
+        docs = gx_context.docs_index()
         failures = [{"check": "contract", "indicator": f"{r['expectation']}:{r['column']}", "value": r["observed"],
                      "threshold": None, "reason": r["why"]} for r in result.failures]
         scores = {"contract.rules": float(len(result.results)), "contract.failed_rules": float(len(failures))}
@@ -120,10 +119,10 @@ def build_contract_check(study: StudyConfig, generation: int, config: PipelineCo
                                                   generator["mlflow_run_id"], rules_key=rules,
                                                   rule_set=rule_set_hash(config.gate.model_dump())))
         _log_to_generation_run(mlflow_tracking, generator["mlflow_run_id"], "contract", result.success, scores)
-        docs_dir = Path(unquote(urlparse(docs).path)).parent
-        if docs_dir.is_dir():
+        if result.page is not None:
+            # only this batch's validation page: uploading the whole site made the store grow with batches squared
             with mlflow_tracking.resume(generator["mlflow_run_id"]):
-                mlflow.log_artifacts(str(docs_dir), artifact_path="gate/data_docs")
+                mlflow.log_artifact(str(result.page), artifact_path="gate/data_docs")
         failed = "\n".join(f"| `{f['indicator']}` | {f['reason']} | {f['value']} |" for f in failures)
         return dg.AssetCheckResult(
             passed=result.success,
@@ -133,6 +132,7 @@ def build_contract_check(study: StudyConfig, generation: int, config: PipelineCo
                 "rules": len(result.results), "failed_rules": len(failures), "batch_fingerprint": fp,
                 **rule_set_metadata(config, rules),
                 "data_docs": dg.MetadataValue.url(docs), "severity_policy": "contract rules are hard limits",
+                "validation_page": dg.MetadataValue.path(str(result.page)) if result.page else "not on local disk",
                 "failures": dg.MetadataValue.md("| rule | why | observed |\n|---|---|---|\n" + failed) if failed
                 else dg.MetadataValue.md("all rules passed"),
             },

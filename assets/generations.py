@@ -17,17 +17,19 @@ import time
 
 import dagster as dg
 import mlflow
+import mlflow.data
 import polars as pl
+from mlflow.data.delta_dataset_source import DeltaDatasetSource
 
 import ouroboros.collapse  # noqa: F401 - registers the "gaussian" reference family
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
 from assets.lineage import read_chain
-from ouroboros.privacy.chain import chain_entry, parents_in_pool
-from ouroboros.privacy.report import PrivacyReport
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.generators import create, load
 from ouroboros.lineage import REAL_TRAIN
 from ouroboros.policies import build_pool, source_name
+from ouroboros.privacy.chain import chain_entry, parents_in_pool
+from ouroboros.privacy.report import PrivacyReport
 from ouroboros.provenance import REAL, SYNTHETIC, Origin, composition, composition_markdown
 from ouroboros.verdict import GateRefusal, fingerprint
 from resources import LakeResource, MlflowResource
@@ -48,6 +50,40 @@ def pool_inputs(study: StudyConfig, generation: int) -> dict[str, dg.AssetIn]:
 
 
 KINDS = {"copula": "scipy", "gaussian": "numpy"}  # every other family is a PyTorch model
+
+
+GPU_POOL = {"node_selector": {"ouroboros/pool": "gpu"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
+
+
+def step_resources(study: StudyConfig) -> dict:
+    """Per-step pod settings for the k8s_job_executor (tag `dagster-k8s/config`; other executors ignore it):
+    the copula and gaussian fit in numpy on a small pod, a PyTorch family asks for more CPU and memory, and one
+    with `device: cuda` for a GPU on the GPU node pool."""
+    if study.family in KINDS:
+        requests, limits, pod = {"cpu": "1", "memory": "4Gi"}, {"memory": "8Gi"}, {}
+    elif str(study.params.get("device", "cpu")).startswith("cuda"):
+        requests, limits, pod = {"cpu": "4", "memory": "16Gi"}, {"memory": "32Gi", "nvidia.com/gpu": "1"}, GPU_POOL
+    else:
+        requests, limits, pod = {"cpu": "4", "memory": "8Gi"}, {"memory": "16Gi"}, {}
+    return {"container_config": {"resources": {"requests": requests, "limits": limits}}, "pod_spec_config": pod}
+
+
+def log_pool_inputs(lake: LakeResource, study: StudyConfig, generation: int, rows: pl.DataFrame,
+                    composition: dict, parents: dict[str, str], real: pl.DataFrame | None) -> None:
+    """Record the generation's inputs as MLflow datasets: the real table version real_train was cut from, and
+    the training pool itself with its composition (how many rows from real data and from each batch)."""
+    version = lake.real_table_version()
+    real_source = DeltaDatasetSource(path=lake.real_table_uri(), delta_table_version=version)
+    if real is not None:
+        mlflow.log_input(mlflow.data.from_pandas(real.to_pandas(), source=real_source, name=f"real_train@v{version}"),
+                         context="real", tags={"real_table_version": str(version), "rows": str(real.height),
+                                               "fingerprint": parents["real_train"]})
+    tags = {f"pool.{k}": str(v) for k, v in composition.items()}
+    tags.update({f"parent.{k}": v for k, v in parents.items()})
+    mlflow.log_input(mlflow.data.from_pandas(rows.to_pandas(), source=real_source,
+                                             name=f"{study.name}/pool_g{generation}"),
+                     context="training", tags={"rows": str(rows.height), **tags})
 
 
 def _parent_records(lake: LakeResource, study: StudyConfig, pool) -> dict[int, dict]:
@@ -96,6 +132,7 @@ def build_generator_asset(study: StudyConfig, generation: int,
                     f"({study.policy} policy); trained on "
                     + ("real_train." if generation == 0 else f"{', '.join(ins)} (approved batches only)."),
         tags={"family": study.family, "policy": study.policy},
+        op_tags={"dagster-k8s/config": step_resources(study)},
     )
     def generator(context: dg.AssetExecutionContext, lake: LakeResource, mlflow_tracking: MlflowResource,
                   **inputs: pl.DataFrame) -> dg.Output[dict]:
@@ -150,12 +187,13 @@ def build_generator_asset(study: StudyConfig, generation: int,
             fit_seconds = time.perf_counter() - started
             mlflow.log_metric("fit_seconds", fit_seconds)
             mlflow.log_dict({"pool_origin": pool_origin}, "pool_origin.json")
+            log_pool_inputs(lake, study, generation, pool.rows, pool.composition, parents, real)
             # dp hook: ε requested/spent, δ, noise and clipping as params and metrics; the chain's ε in the record
             privacy = privacy_fields(generation, gen.privacy, pool.composition, _parent_records(lake, study, pool))
             log_privacy(gen.privacy, privacy)
             target = lake.generator_dir(study.name, generation)
             lake.replace_dir(target, gen.save)
-            model_uri = mlflow_tracking.log_generator(target)
+            model_uri = mlflow_tracking.log_generator(target, study.family, gen.sample(5, seed=0).to_pandas())
             url = mlflow_tracking.run_url(run)
         record = {"study": study.name, "family": study.family, "generation": generation, "path": str(target),
                   "seed": seed, "mlflow_run_id": run.info.run_id, "model_uri": model_uri,

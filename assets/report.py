@@ -1,25 +1,20 @@
 """The collapse report: every generation's verdict and scores, for every study, as table, plot and page.
 
-It also keeps the MLflow model registry honest: per study, the alias "approved" of the registered model
-`ouroboros.<study>.generator` points at the newest generator whose batch passed all four gate checks.
-The report is the place for that because it reads every stored verdict and runs even after the gate
-stopped a run (`collapse_report_job`).
+It reads every stored verdict, so it also runs after the gate stopped a run (`collapse_report_job`), and it
+names the generator each study's `approved_generator` asset promoted in the MLflow registry.
 """
-
-import json
 
 import dagster as dg
 import mlflow
 import polars as pl
-from mlflow import MlflowClient
 
-from assets.common import OWNER, batch_key, generator_key
-from assets.lineage import read_chain
-from ouroboros.config import PipelineConfig, StudyConfig
+from assets.common import OWNER, batch_key
+from assets.registry import APPROVED_ALIAS, approved_key, registered_model_name, study_chain
+from ouroboros.config import PipelineConfig
+from ouroboros.privacy.chain import privacy_section
 from ouroboros.quality import evaluate
 from ouroboros.report import (
     HEADLINE,
-    GenerationRecord,
     data_uri,
     first_movers,
     guard_trips,
@@ -29,61 +24,9 @@ from ouroboros.report import (
     report_table,
     scorecard_bands,
 )
-from ouroboros.privacy.chain import privacy_section
 from ouroboros.schema import infer_schema
 from resources import LakeResource, MlflowResource
-from resources.lake import asset_file, atomic_write_bytes, atomic_write_parquet
-
-APPROVED_ALIAS = "approved"
-
-
-def registered_model_name(study: str) -> str:
-    return f"ouroboros.{study}.generator"
-
-
-def study_chain(lake: LakeResource, study: StudyConfig, real_train: pl.DataFrame | None = None,
-                notes: dict[str, str] | None = None) -> list[tuple[GenerationRecord, dict]]:
-    """The study's current chain: the generations whose whole parent chain leads back to the current real_train
-    (`assets.lineage.read_chain`), plus the first batch the gate refused (shown as the guard's trip). A batch
-    made from another real_train, or from a parent re-made since, ends the chain and is noted in `notes`."""
-    stored = read_chain(lake, study.name, study.generations, real_train)
-    shown = list(stored.chain.accepted)
-    refusal = stored.chain.refusal
-    if refusal is not None and refusal.kind == "gate":
-        shown.append(refusal.generation)
-    elif refusal is not None and refusal.kind == "lineage" and notes is not None:
-        notes[study.name] = f"chain ends before generation {refusal.generation}: {refusal.reason}"
-    chain: list[tuple[GenerationRecord, dict]] = []
-    for k in shown:
-        gen_path = asset_file(lake.root, generator_key(study.name, k).path, ".json")
-        if not gen_path.exists():
-            break
-        generator = json.loads(gen_path.read_text())
-        verdict = stored.verdicts[k]
-        # a batch no check has judged yet is 'not judged', not 'failed'
-        passed = None if verdict.missing and all(verdict.checks.values()) else verdict.passed
-        chain.append((GenerationRecord(study.name, k, passed, verdict.scores, verdict.failures, study.family,
-                                       study.policy, generator.get("pool", {}), generator.get("pool_origin", [])),
-                      generator))
-    return chain
-
-
-def promote_approved(client: MlflowClient, study: str, generator: dict) -> str:
-    """Register the generator's logged model (once) and point the study's "approved" alias at it."""
-    name = registered_model_name(study)
-    try:
-        client.get_registered_model(name)
-    except mlflow.exceptions.MlflowException:
-        client.create_registered_model(name, description=f"Generators of study {study} whose batch passed the gate; "
-                                                         f"alias '{APPROVED_ALIAS}' is the newest.")
-    run_id = generator["mlflow_run_id"]
-    existing = [v for v in client.search_model_versions(f"name='{name}'") if v.run_id == run_id]
-    version = existing[0] if existing else client.create_model_version(
-        name, generator["model_uri"], run_id=run_id,
-        tags={"generation": str(generator["generation"]), "family": generator["family"]})
-    client.set_registered_model_alias(name, APPROVED_ALIAS, version.version)
-    client.set_model_version_tag(name, version.version, "approved_generation", str(generator["generation"]))
-    return str(version.version)
+from resources.lake import atomic_write_bytes, atomic_write_parquet
 
 
 def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
@@ -91,14 +34,15 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
 
     @dg.asset(
         deps=["downstream_model", *batch_deps],
-        ins={"real_train": dg.AssetIn("real_train"), "real_holdout": dg.AssetIn("real_holdout")},
+        ins={"real_train": dg.AssetIn("real_train"), "real_holdout": dg.AssetIn("real_holdout"),
+             **{f"approved_{s.name}": dg.AssetIn(approved_key(s.name)) for s in config.studies}},
         group_name="report", kinds={"matplotlib", "markdown", "mlflow"}, owners=[OWNER],
         description="Generation by generation, how far each study drifts from the real data and where the "
-                    "guard stopped it; moves the 'approved' generator alias in the MLflow registry. Reads the "
-                    "stored verdicts, so it also runs after a run the gate stopped.",
+                    "guard stopped it, and which generator each study's registry alias "
+                    "'approved' points at. Reads the stored verdicts, so it also runs after a run the gate stopped.",
     )
     def collapse_report(context: dg.AssetExecutionContext, lake: LakeResource, mlflow_tracking: MlflowResource,
-                        real_train: pl.DataFrame, real_holdout: pl.DataFrame) -> dg.MaterializeResult:
+                        real_train: pl.DataFrame, real_holdout: pl.DataFrame, **promoted: dict) -> dg.MaterializeResult:
         notes: dict[str, str] = {}
         chains = {s.name: study_chain(lake, s, real_train, notes) for s in config.studies}
         records = [rec for chain in chains.values() for rec, _ in chain]
@@ -117,15 +61,9 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
         atomic_write_parquet(out / "collapse_report.parquet", table)
         plot = plot_curves(table, out / "collapse_report.png", bands)
 
-        approved: dict[str, str] = {}
+        approved = {p["study"]: f"`{registered_model_name(p['study'])}@{APPROVED_ALIAS}` = version {p['version']} "
+                                f"(generation {p['generation']})" for p in promoted.values() if p.get("version")}
         with mlflow_tracking.run("collapse_report", tags={"dagster_run_id": context.run_id}):
-            client = MlflowClient()
-            for study, chain in chains.items():
-                passed = [gen for rec, gen in chain if rec.passed is True]
-                if passed:
-                    version = promote_approved(client, study, passed[-1])
-                    approved[study] = (f"`{registered_model_name(study)}@{APPROVED_ALIAS}` = version {version} "
-                                       f"(generation {passed[-1]['generation']})")
             page = report_markdown(records, plot.name if plot else None, bands, approved, notes)
             page += privacy_section({s: [gen for _, gen in chain] for s, chain in chains.items()})  # dp hook
             atomic_write_bytes(out / "collapse_report.md", page.encode())

@@ -98,11 +98,11 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
             mlflow.log_dict({"synthetic_share": share, "origin": parts}, "training_set_origin.json")
             mlflow.log_metrics({**{f"tstr.{k}": v for k, v in tstr.items()},
                                 **{f"trtr.{k}": v for k, v in trtr.items()}})
-            mlflow.log_artifacts(str(target_dir), artifact_path="model")
+            model_uri = mlflow_tracking.log_downstream(synthetic_model, real_holdout.drop(target).head(5))
             url = mlflow_tracking.run_url(run)
         result = {"task": synthetic_model.task, "headline": headline, "tstr": tstr, "trtr": trtr,
                   "training_rows": training_set.height, "synthetic_share": share, "training_origin": parts,
-                  "mlflow_run_id": run.info.run_id, "path": str(target_dir)}
+                  "mlflow_run_id": run.info.run_id, "path": str(target_dir), "model_uri": model_uri}
         return dg.Output(result, metadata={
             f"tstr_{headline}": tstr.get(headline), f"trtr_{headline}": trtr.get(headline),
             "tstr": dg.MetadataValue.json(tstr), "trtr": dg.MetadataValue.json(trtr),

@@ -168,7 +168,7 @@ def render(results: list[dict], args: argparse.Namespace) -> str:
                          "| | | | | |")
             continue
         rate = r["rows"] / r["sample_s"] if r["sample_s"] > 0 else float("inf")
-        q = lambda k: f"{r[k]:.3f}" if k in r else "-"  # noqa: E731
+        q = lambda k, r=r: f"{r[k]:.3f}" if k in r else "-"  # noqa: E731
         lines.append(
             f"| {r['dataset']} | {h:,} x {w} | {r['model']} | {r['epochs'] or '-'} | {r['fit_s']:.1f} | {rate:,.0f} "
             f"| {r['peak_mb']:,.0f} | {q('score')} | {q('column_shapes')} | {q('column_pair_trends')} |"

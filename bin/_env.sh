@@ -14,6 +14,11 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; th
   .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
   echo "$WANT" > "$STAMP"
 fi
+# the production profile: one variable switches every bin/ command to the stack that `bin/stack up` started
+if [ "${OUROBOROS_PROFILE:-}" = stack ]; then
+  [ -f "${OUROBOROS_STACK_DIR:-$ROOT/.stack}/env" ] || { echo "OUROBOROS_PROFILE=stack: run bin/stack up first" >&2; exit 1; }
+  source "${OUROBOROS_STACK_DIR:-$ROOT/.stack}/env"
+fi
 export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/.dagster_home}"
 mkdir -p "$DAGSTER_HOME"
 [ -e "$DAGSTER_HOME/dagster.yaml" ] || ln -s "$ROOT/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"

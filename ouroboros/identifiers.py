@@ -123,7 +123,7 @@ def _fresh_patterns(col: RegeneratedColumn, n: int, rng: np.random.Generator) ->
     taken = set(col.avoid)  # digests of the real values, then of those already emitted
     out = np.empty(n, dtype=object)
     todo = np.arange(n)
-    for attempt in range(20):  # a shape with few possible values may be used up by the real ids
+    for _attempt in range(20):  # a shape with few possible values may be used up by the real ids
         for k in np.unique(which[todo]):
             rows = todo[which[todo] == k]
             out[rows] = _draw_shape(shapes[k], len(rows), rng)

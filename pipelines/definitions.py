@@ -8,6 +8,7 @@ from assets.checks import build_gate_checks
 from assets.common import batch_key, generator_key
 from assets.generations import build_study_assets
 from assets.real import build_real_assets
+from assets.registry import approved_key, build_registry_assets
 from assets.report import build_report_asset
 from assets.training import build_training_assets
 from ouroboros.config import ConfigError, PipelineConfig, load_config
@@ -34,6 +35,19 @@ def check_studies(config: PipelineConfig) -> None:
             raise ConfigError(f"study {study.name!r}: {exc}") from exc
 
 
+def executor_for(settings: Settings) -> dg.ExecutorDefinition:
+    """in_process (default): one import of torch per run, no two steps racing on the sqlite MLflow store;
+    multiprocess (the stack): independent studies train in parallel, at most `max_concurrent` steps at once;
+    k8s: every step its own pod (the Helm deployment; resource requests from each asset's tags)."""
+    if settings.executor == "multiprocess":
+        return dg.multiprocess_executor.configured({"max_concurrent": settings.max_concurrent})
+    if settings.executor == "k8s":
+        from dagster_k8s import k8s_job_executor  # only in the image (extra `k8s`)
+
+        return k8s_job_executor.configured({"max_concurrent": settings.max_concurrent})
+    return dg.in_process_executor
+
+
 def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definitions:
     check_studies(config)
     assets = [*build_real_assets(config)]
@@ -42,21 +56,25 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
         assets.extend(build_study_assets(config, study))
         checks.extend(build_gate_checks(config, study))
     assets.extend(build_training_assets(config))
+    assets.extend(build_registry_assets(config))
     assets.append(build_report_asset(config))
 
-    # in-process: one import of torch per run, and no two steps racing on the sqlite MLflow store
+    executor = executor_for(settings)
     pipeline_job = dg.define_asset_job(
-        PIPELINE_JOB, selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor, tags=REAL_TABLE_TAG,
+        PIPELINE_JOB, selection=dg.AssetSelection.all(), executor_def=executor, tags=REAL_TABLE_TAG,
         description="The full collapse study: real data -> every study's generations, each batch gated -> "
                     "training set -> downstream model -> collapse report.",
     )
     report_job = dg.define_asset_job(
-        REPORT_JOB, selection=dg.AssetSelection.assets("collapse_report"), executor_def=dg.in_process_executor,
+        REPORT_JOB, executor_def=executor,
+        selection=dg.AssetSelection.assets("collapse_report", *(approved_key(s.name) for s in config.studies)),
         description="Rebuild the collapse report from the stored verdicts (e.g. after the gate stopped a run).",
     )
     approved_job = dg.define_asset_job(
-        APPROVED_JOB, selection=dg.AssetSelection.assets("training_set", "downstream_model", "collapse_report"),
-        executor_def=dg.in_process_executor,
+        APPROVED_JOB, selection=dg.AssetSelection.assets("training_set", "downstream_model", "downstream_champion",
+                                                         "collapse_report",
+                                                         *(approved_key(s.name) for s in config.studies)),
+        executor_def=executor,
         description="After the gate stopped a chain: train on the batches it approved (training_set re-checks every "
                     "stored verdict and stops at the first refused generation) and rebuild the report.",
     )
@@ -66,14 +84,15 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
     chain_keys = [key for k in range(production.generations)
                   for key in (generator_key(production.name, k), batch_key(production.name, k))]
     production_job = dg.define_asset_job(
-        PRODUCTION_JOB, executor_def=dg.in_process_executor, tags=REAL_TABLE_TAG,
+        PRODUCTION_JOB, executor_def=executor, tags=REAL_TABLE_TAG,
         selection=dg.AssetSelection.assets("real_ingest", "real_data", "real_train", "real_holdout", "real_contract",
-                                           *chain_keys, "training_set", "downstream_model"),
+                                           *chain_keys, approved_key(production.name), "training_set",
+                                           "downstream_model", "downstream_champion"),
         description=f"On newly landed real data: ingest the file (quarantine stops the run), then rebuild every "
                     f"generation of the production study {production.name} ({production.generations} in all) on the new "
                     "real table version, each batch gated; only if every blocking check passes, refresh "
-                    "training_set and downstream_model, which accept a batch only when its whole parent chain leads "
-                    "back to the current real_train.",
+                    "training_set and downstream_model (and move the registry aliases), which accept a batch only "
+                    "when its whole parent chain leads back to the current real_train.",
     )
     weekly = dg.ScheduleDefinition(
         name=STUDY_SCHEDULE, job=pipeline_job, cron_schedule="0 3 * * 1",
@@ -83,7 +102,8 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
     )
     lake = str(settings.lake)
     return dg.Definitions(
-        assets=assets,
+        # each asset links to the file and line that defines it (the UI's "code references")
+        assets=dg.with_source_code_references(assets),
         asset_checks=checks,
         jobs=[pipeline_job, report_job, approved_job, production_job],
         schedules=[weekly],
@@ -94,7 +114,7 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
             "io_manager": LakeIOManager(root=lake),
             "lake": LakeResource(root=lake),
             "mlflow_tracking": MlflowResource(tracking_uri=settings.mlflow_tracking_uri,
-                                              artifact_root=str(settings.mlflow_artifacts)),
+                                              artifact_root=settings.mlflow_artifact_uri, ui_url=settings.mlflow_ui),
             "gx_context": GreatExpectationsResource(project_root=str(settings.gx_root)),
         },
     )
@@ -106,3 +126,17 @@ def load_definitions() -> dg.Definitions:
 
 
 defs = load_definitions()
+
+
+# Entry points for executors that run steps in other processes (dg.reconstructable needs module-level functions):
+# each step process imports this module and so builds its own Settings from its own environment.
+def pipeline_job() -> dg.JobDefinition:
+    return defs.resolve_job_def(PIPELINE_JOB)
+
+
+def approved_job() -> dg.JobDefinition:
+    return defs.resolve_job_def(APPROVED_JOB)
+
+
+def report_job() -> dg.JobDefinition:
+    return defs.resolve_job_def(REPORT_JOB)

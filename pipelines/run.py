@@ -14,7 +14,15 @@ import dagster as dg
 
 from assets.lineage import read_chain
 from ouroboros.config import PipelineConfig, load_config
-from pipelines.definitions import APPROVED_JOB, PIPELINE_JOB, REPORT_JOB, build_definitions
+from pipelines.definitions import (
+    APPROVED_JOB,
+    PIPELINE_JOB,
+    REPORT_JOB,
+    approved_job,
+    build_definitions,
+    pipeline_job,
+    report_job,
+)
 from pipelines.settings import Settings
 from resources import LakeResource
 from resources.lake import asset_file
@@ -86,17 +94,23 @@ def main(argv: list[str] | None = None) -> int:
     instance = dg.DagsterInstance.get()
     started = time.perf_counter()
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # step chatter stays in the UI
-    result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False,
-                                                                   run_config=quiet)
+
+    def execute(name: str):
+        if settings.executor == "in_process":
+            return defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False,
+                                                                 run_config=quiet)
+        # the job's own executor (multiprocess on the stack): steps in their own processes, studies in parallel
+        entry = {PIPELINE_JOB: pipeline_job, APPROVED_JOB: approved_job, REPORT_JOB: report_job}[name]
+        return dg.execute_job(dg.reconstructable(entry), instance=instance, run_config=quiet, raise_on_error=False)
+
+    result = execute(PIPELINE_JOB)
     gate_stopped = not result.success and stopped_only_by_gate(result)
     if gate_stopped:
         # blocking checks skip everything downstream of a failed batch in that run; a follow-up run trains on
         # what the gate approved (training_set re-checks every verdict) and rebuilds the report
-        follow_up = defs.resolve_job_def(APPROVED_JOB).execute_in_process(instance=instance, raise_on_error=False,
-                                                                          run_config=quiet)
+        follow_up = execute(APPROVED_JOB)
         if not follow_up.success:
-            defs.resolve_job_def(REPORT_JOB).execute_in_process(instance=instance, raise_on_error=False,
-                                                                run_config=quiet)
+            execute(REPORT_JOB)
     print()
     print(summarise(config, defs.resources["lake"], settings, result, gate_stopped))
     print(f"\npipeline time: {time.perf_counter() - started:.1f} s")

@@ -1,15 +1,20 @@
-"""Great Expectations as a resource: a file-backed context, suites built from contracts, Data Docs."""
+"""Great Expectations as a resource: a file-backed context, suites built from contracts, validation through a
+Checkpoint whose UpdateDataDocsAction adds each result's page to the Data Docs site."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import dagster as dg
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import polars as pl
+from pydantic import PrivateAttr
 
 from ouroboros.quality.contract import Contract, validation_frame
 
@@ -33,6 +38,7 @@ _OVERRIDES = {"ExpectColumnQuantileValuesToBeBetween": ExpectColumnTailQuantiles
 class ContractValidation:
     success: bool
     results: list[dict] = field(default_factory=list)  # one per rule: expectation, column, success, observed, why
+    page: Path | None = None  # this validation's Data Docs page (only this batch's, not the whole site)
 
     @property
     def failures(self) -> list[dict]:
@@ -43,14 +49,34 @@ class GreatExpectationsResource(dg.ConfigurableResource):
     """`project_root` holds the GX file context (suites, validation results, Data Docs)."""
 
     project_root: str
+    _cached = PrivateAttr(default=None)  # one context per resource instance (a step), not one per call
 
     def _context(self):
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        if self._cached is None:
+            logging.getLogger("great_expectations").setLevel(logging.WARNING)
+            Path(self.project_root).mkdir(parents=True, exist_ok=True)
+            self._cached = gx.get_context(mode="file", project_root_dir=self.project_root)
+        return self._cached
+
+    @contextmanager
+    def _locked(self):
+        """One writer of the file context at a time across processes: under the multiprocess executor two
+        contract checks would otherwise rewrite the suite and the context config at once (GX's file stores are
+        not safe for concurrent writers)."""
         Path(self.project_root).mkdir(parents=True, exist_ok=True)
-        return gx.get_context(mode="file", project_root_dir=self.project_root)
+        with open(Path(self.project_root) / ".ouroboros.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def save_suite(self, name: str, contract: Contract) -> str:
         """Write the contract as a GX expectation suite named `name`."""
+        with self._locked():
+            return self._save_suite(name, contract)
+
+    def _save_suite(self, name: str, contract: Contract) -> str:
         context = self._context()
         suite = gx.ExpectationSuite(name=name)
         for rule in contract.rules:
@@ -60,7 +86,12 @@ class GreatExpectationsResource(dg.ConfigurableResource):
         return name
 
     def validate(self, df: pl.DataFrame, suite_name: str, batch_name: str) -> ContractValidation:
-        """Validate a frame against a stored suite; results are kept in the context for Data Docs."""
+        """Validate a frame against a stored suite through a Checkpoint; the result and its Data Docs page are
+        kept in the context."""
+        with self._locked():
+            return self._validate(df, suite_name, batch_name)
+
+    def _validate(self, df: pl.DataFrame, suite_name: str, batch_name: str) -> ContractValidation:
         context = self._context()
         source = context.data_sources.add_or_update_pandas(DATA_SOURCE)
         try:
@@ -75,7 +106,13 @@ class GreatExpectationsResource(dg.ConfigurableResource):
         definition = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=f"{batch_name} vs {suite_name}", data=batch_def, suite=suite)
         )
-        result = definition.run(batch_parameters={"dataframe": validation_frame(df)}, result_format="SUMMARY")
+        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+            name=f"{batch_name} vs {suite_name}", validation_definitions=[definition], result_format="SUMMARY",
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+        ))
+        outcome = checkpoint.run(batch_parameters={"dataframe": validation_frame(df)})
+        identifier, result = next(iter(outcome.run_results.items()))
+        page = self._page(identifier)
         rows = []
         for r in result.results:
             cfg = r.expectation_config
@@ -86,13 +123,20 @@ class GreatExpectationsResource(dg.ConfigurableResource):
                 "observed": _jsonable(r.result.get("observed_value", r.result.get("unexpected_percent"))),
                 "why": (cfg.meta or {}).get("why", ""),
             })
-        return ContractValidation(success=bool(result.success), results=rows)
+        return ContractValidation(success=bool(result.success), results=rows, page=page)
 
-    def build_docs(self) -> str:
-        """Rebuild the Data Docs site; returns its index page URL."""
-        context = self._context()
-        context.build_data_docs()
-        return context.get_docs_sites_urls()[0]["site_url"]
+    def _page(self, identifier) -> Path | None:
+        """The local file of one validation result's Data Docs page (None if the site is not on local disk)."""
+        urls = self._context().get_docs_sites_urls(resource_identifier=identifier)
+        url = urls[0]["site_url"] if urls else None
+        if not url or not url.startswith("file:"):
+            return None
+        path = Path(unquote(urlparse(url).path))
+        return path if path.exists() else None
+
+    def docs_index(self) -> str:
+        """URL of the Data Docs site's index page."""
+        return self._context().get_docs_sites_urls()[0]["site_url"]
 
 
 def _jsonable(value):

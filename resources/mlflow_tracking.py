@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import mlflow
 import pandas as pd
-from mlflow.pyfunc import PythonModel
+import polars as pl
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+from ouroboros.serving import DownstreamPyfunc, GeneratorModel, package_copy, requirements
+from pipelines.settings import artifact_uri
 
 
-class GeneratorModel(PythonModel):
-    """pyfunc wrapper: `predict(pd.DataFrame({"n": [1000], "seed": [0]}))` samples the logged generator."""
-
-    def load_context(self, context) -> None:
-        from ouroboros.generators import load
-
-        self._generator = load(context.artifacts["generator"])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        row = model_input.iloc[0]
-        return self._generator.sample(int(row["n"]), seed=int(row.get("seed", 0))).to_pandas()
+def quiet_signature(inputs: pd.DataFrame, outputs: pd.DataFrame):
+    """infer_signature without its hint that integer columns cannot hold missing values: the columns come from
+    the real table's schema, and a null in an integer column is sampled as a null there too."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
+        return infer_signature(inputs, outputs)
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """Where runs go: `tracking_uri` (sqlite file by default) and `artifact_root` (a local folder by default)."""
+    """Where runs go: `tracking_uri` (a sqlite file by default, `http://...` for a tracking server) and
+    `artifact_root`, a folder or a URI (`mlflow-artifacts:/...` proxied by the server, `s3://...`)."""
 
     tracking_uri: str
     artifact_root: str
@@ -37,8 +40,22 @@ class MlflowResource(dg.ConfigurableResource):
         found = mlflow.get_experiment_by_name(self.experiment)
         if found is not None:
             return found.experiment_id
-        Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
-        return mlflow.create_experiment(self.experiment, artifact_location=Path(self.artifact_root).resolve().as_uri())
+        uri = artifact_uri(self.artifact_root)
+        if uri.startswith("file:"):
+            Path(uri.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+        try:
+            return mlflow.create_experiment(self.experiment, artifact_location=uri)
+        except mlflow.exceptions.MlflowException:
+            # another step process created it between the lookup and here (multiprocess executor)
+            found = mlflow.get_experiment_by_name(self.experiment)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def client(self) -> MlflowClient:
+        """A client on this store; also points the module-level API (mlflow.register_model, ...) at it."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        return MlflowClient(tracking_uri=self.tracking_uri)
 
     @contextmanager
     def run(self, name: str, tags: dict[str, str] | None = None):
@@ -62,12 +79,40 @@ class MlflowResource(dg.ConfigurableResource):
     def run_url(self, run) -> str:
         return f"{self.ui_url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
 
-    def log_generator(self, generator_dir: Path, name: str = "generator") -> str:
-        """Log a saved generator as a pyfunc model in the active run; returns its model URI."""
-        info = mlflow.pyfunc.log_model(
-            name=name,
-            python_model=GeneratorModel(),
-            artifacts={"generator": str(generator_dir)},
-            pip_requirements=["ouroboros"],  # the project itself; avoids slow requirement inference
-        )
+    def log_generator(self, generator_dir: Path, family: str, example: pd.DataFrame,
+                      name: str = "generator") -> str:
+        """Log a saved generator as a pyfunc model in the active run; returns its model URI.
+
+        The model carries the core package as code_paths and pins its third-party requirements, so it loads
+        and samples outside this repository; its signature is {n, seed} -> the table's columns (`example`
+        is a few sampled rows)."""
+        input_example = pd.DataFrame({"n": [5], "seed": [0]})
+        signature = quiet_signature(input_example, example)
+        with tempfile.TemporaryDirectory() as tmp:
+            code = package_copy(Path(tmp))
+            info = mlflow.pyfunc.log_model(
+                name=name,
+                python_model=GeneratorModel(),
+                artifacts={"generator": str(generator_dir)},
+                code_paths=[str(code)],
+                pip_requirements=requirements(family),
+                signature=signature,
+                input_example=input_example,
+            )
+        return info.model_uri
+
+    def log_downstream(self, model, example, name: str = "model") -> str:
+        """Log a trained downstream model as a pyfunc model (signature: feature columns -> target) in the active
+        run; `example` is a few feature rows (polars). Returns its model URI."""
+        # integer features are declared as doubles: a null in one arrives from pandas as a float
+        example = example.with_columns(pl.col(pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16,
+                                              pl.UInt32, pl.UInt64).cast(pl.Float64))
+        frame = example.to_pandas()
+        signature = quiet_signature(frame, pd.DataFrame({model.target: model.predict(example)}))
+        with tempfile.TemporaryDirectory() as tmp:
+            code = package_copy(Path(tmp))
+            info = mlflow.pyfunc.log_model(
+                name=name, python_model=DownstreamPyfunc(model), code_paths=[str(code)],
+                pip_requirements=requirements("torch-model"), signature=signature, input_example=frame,
+            )
         return info.model_uri

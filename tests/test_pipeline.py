@@ -142,6 +142,19 @@ def test_full_graph_gates_batches(tmp_path, tiny_source):
         assert list(sampled.columns) == real.columns and len(sampled) == 25
         downstream = next(r for r in runs if r.info.run_name == "downstream_model")
         assert 0.0 <= downstream.data.metrics["tstr.accuracy"] <= 1.0 and "trtr.roc_auc" in downstream.data.metrics
+        client = mlflow.MlflowClient()
+        # the generation's run keeps only its own batch's validation page, not a copy of the whole Data Docs site
+        pages = client.list_artifacts(gen0.info.run_id, "gate/data_docs")
+        assert len(pages) == 1 and pages[0].path.endswith(".html")
+        # dataset inputs: the real table version and the training pool
+        inputs = {d.dataset.name: d for d in client.get_run(gen0.info.run_id).inputs.dataset_inputs}
+        assert {"real_train@v0", "good/pool_g0"} <= set(inputs)
+        # the downstream model is a registered MLflow model; 'champion' points at this run's
+        champion = client.get_model_version_by_alias("ouroboros.downstream_model", "champion")
+        assert champion.run_id == downstream.info.run_id
+        predicted = mlflow.pyfunc.load_model("models:/ouroboros.downstream_model@champion").predict(
+            real.drop("outcome").head(7).to_pandas())
+        assert len(predicted) == 7 and set(predicted["outcome"]) <= set(real["outcome"].unique())
 
         # Great Expectations kept the validation results and built Data Docs
         assert (settings.gx_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()

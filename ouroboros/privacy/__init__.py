@@ -3,7 +3,7 @@
 See docs/privacy.md for what is private and what is public.
 """
 
-from ouroboros.privacy.settings import DPSettings, PublicColumn
 from ouroboros.privacy.report import PrivacyReport
+from ouroboros.privacy.settings import DPSettings, PublicColumn
 
 __all__ = ["DPSettings", "PrivacyReport", "PublicColumn"]

@@ -142,7 +142,7 @@ class PrivateOptimizer:
 
     def step(self) -> None:
         rows = None
-        for m, a, _ in self.clipper._pairs():
+        for _m, a, _ in self.clipper._pairs():
             rows = len(a)
             break
         if rows:

@@ -22,7 +22,6 @@ from ouroboros.privacy.clipping import GhostClipper, PrivateOptimizer
 from ouroboros.privacy.report import PrivacyReport
 from ouroboros.privacy.settings import DPSettings
 
-
 # RDP orders: mostly integers (the fractional ones cost 10x more to evaluate), up to 512 for small-ε runs
 ALPHAS = [1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, *range(5, 64), 80, 96, 128, 192, 256, 512]
 

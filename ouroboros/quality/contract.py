@@ -12,13 +12,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 import polars as pl
-
 from scipy import stats
 
 from ouroboros.config import GateConfig
 from ouroboros.quality.stats import upper_rate
 from ouroboros.schema import INTEGER_DTYPES, ColumnKind, ColumnRole, TableSchema, infer_schema
-
 
 
 @dataclass(frozen=True)

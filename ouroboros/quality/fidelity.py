@@ -53,7 +53,7 @@ def pair_trends(real: pl.DataFrame, synthetic: pl.DataFrame, encoder: Encoder,
     for i, a in enumerate(cols):
         for b in cols[i + 1:]:
             if a in corr_r and b in corr_r:
-                ia, ib = numeric.index(a), numeric.index(b)
+                ib = numeric.index(b)
                 ra, sa = corr_r[a][ib], corr_s[a][ib]
                 if np.isfinite(ra) and np.isfinite(sa):
                     out[(a, b)] = float(1.0 - abs(ra - sa) / 2.0)

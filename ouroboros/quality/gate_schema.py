@@ -36,7 +36,7 @@ def score_schema(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.D
         j.test("contract", f"contract.nulls.{spec.name}", share - real_share, config.null_tolerance, "above",
                rate_excess_p(nulls, n_s, real_nulls, n_t),
                f"{spec.name} has {share:.2%} nulls (real_train: {real_share:.2%})",
-               f"fresh real rows show the real_train null share within binomial noise")
+               "fresh real rows show the real_train null share within binomial noise")
         if spec.kind == ColumnKind.CATEGORICAL and spec.name not in {w[0] for w in wrong}:
             _unknown_categories(j, s, train[spec.name], holdout[spec.name] if holdout.height else None, spec)
     return not wrong

@@ -1,0 +1,122 @@
+"""End to end on the production stack (`bin/stack up`): a small study materialised with the multiprocess
+executor on the Postgres-backed Dagster instance, logging to the MLflow tracking server; then the runs and
+check results are read back from Postgres, the MLflow runs, metrics and registry aliases through the server's
+REST API, and the approved generator is loaded from the server and sampled in another folder.
+
+Runs only with the profile: `bin/stack up && OUROBOROS_PROFILE=stack bin/test -m stack` (what .ci/run does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import requests
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [
+    pytest.mark.stack,
+    pytest.mark.skipif(os.environ.get("OUROBOROS_PROFILE") != "stack",
+                       reason="needs the production stack: bin/stack up, then OUROBOROS_PROFILE=stack bin/test -m stack"),
+]
+
+
+def postgres(query: str, *args):
+    import psycopg2
+
+    env = os.environ
+    with psycopg2.connect(host=env["OUROBOROS_PG_HOST"], port=int(env["OUROBOROS_PG_PORT"]),
+                          user=env["OUROBOROS_PG_USER"], password=env["OUROBOROS_PG_PASSWORD"],
+                          dbname=env["OUROBOROS_PG_DAGSTER_DB"]) as conn, conn.cursor() as cur:
+        cur.execute(query, args)
+        return cur.fetchall()
+
+
+def mlflow_api(method: str, endpoint: str, **kwargs) -> dict:
+    response = requests.request(method, f"{os.environ['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/{endpoint}", timeout=60,
+                                **kwargs)
+    assert response.ok, f"{endpoint}: {response.status_code} {response.text[:500]}"
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def stack_run(tmp_path_factory, small_demo: pl.DataFrame) -> dict:
+    tmp = tmp_path_factory.mktemp("stack")
+    source = tmp / "real.parquet"
+    small_demo.write_parquet(source)
+    # a fresh study name per run: the server and its registry outlive the test
+    study = f"ci_{secrets.token_hex(3)}"
+    config = {
+        "data": {"source": str(source), "target": "outcome", "holdout_fraction": 0.25, "seed": 0},
+        # two independent studies: the multiprocess executor trains them side by side
+        "studies": [{"name": study, "family": "copula", "policy": "accumulate", "generations": 2},
+                    {"name": f"{study}_g", "family": "copula", "policy": "replace", "generations": 1}],
+        "training": {"study": study},
+        "downstream": {"epochs": 2},
+    }
+    (tmp / "ouroboros.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "OUROBOROS_CONFIG": str(tmp / "ouroboros.yaml"), "OUROBOROS_LAKE": str(tmp / "lake")}
+    done = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-5000:])
+    run_id = re.search(r"Dagster run ([0-9a-f-]{36}): SUCCESS", done.stdout).group(1)
+    return {"study": study, "run_id": run_id, "tmp": tmp}
+
+
+def test_runs_and_check_results_are_in_postgres(stack_run):
+    run_id = stack_run["run_id"]
+    [(status,)] = postgres("select status from runs where run_id = %s", run_id)
+    assert status == "SUCCESS"
+    checks = postgres("select check_name, execution_status from asset_check_executions where run_id = %s", run_id)
+    # four blocking checks on each of three batches, every one evaluated and passed
+    assert len(checks) == 12 and {c for c, _ in checks} == {"contract", "fidelity", "privacy", "collapse"}
+    assert {s for _, s in checks} == {"SUCCEEDED"}, checks
+    # steps ran in several processes (multiprocess executor), recorded in the Postgres event log
+    events = postgres("select event from event_logs where run_id = %s and dagster_event_type = 'STEP_START'", run_id)
+    assert len({json.loads(e)["dagster_event"]["pid"] for (e,) in events}) > 1
+
+
+def test_mlflow_runs_metrics_and_registry_through_the_rest_api(stack_run):
+    study, run_id = stack_run["study"], stack_run["run_id"]
+    found = mlflow_api("POST", "runs/search", json={
+        "experiment_ids": [mlflow_api("GET", "experiments/get-by-name",
+                                      params={"experiment_name": "ouroboros"})["experiment"]["experiment_id"]],
+        "filter": f"tags.dagster_run_id = '{run_id}'", "max_results": 100})["runs"]
+    runs = {r["info"]["run_name"]: r for r in found}
+    assert {f"{study}/gen_0", f"{study}/gen_1", f"{study}_g/gen_0", "downstream_model"} <= set(runs)
+    gen0 = runs[f"{study}/gen_0"]
+    metrics = {m["key"]: m["value"] for m in gen0["data"]["metrics"]}
+    assert metrics["gate.contract.passed"] == 1.0 and "fit_seconds" in metrics
+    # artifacts are proxied: the run's artifact root is the server's mlflow-artifacts URI, not a local path
+    assert gen0["info"]["artifact_uri"].startswith("mlflow-artifacts:/")
+    # dataset inputs: the real table version and the training pool
+    inputs = {d["dataset"]["name"] for d in gen0["inputs"]["dataset_inputs"]}
+    assert {"real_train@v0", f"{study}/pool_g0"} <= inputs
+
+    approved = mlflow_api("GET", "registered-models/alias",
+                          params={"name": f"ouroboros.{study}.generator", "alias": "approved"})["model_version"]
+    assert approved["run_id"] == runs[f"{study}/gen_1"]["info"]["run_id"]
+    champion = mlflow_api("GET", "registered-models/alias",
+                          params={"name": "ouroboros.downstream_model", "alias": "champion"})["model_version"]
+    assert champion["run_id"] == runs["downstream_model"]["info"]["run_id"]
+
+
+def test_approved_generator_loads_from_the_server_and_samples(stack_run, tmp_path):
+    uri = f"models:/ouroboros.{stack_run['study']}.generator@approved"
+    script = ("import mlflow, pandas as pd; "
+              f"df = mlflow.pyfunc.load_model({uri!r}).predict(pd.DataFrame({{'n': [50], 'seed': [1]}})); "
+              "print(len(df), len(df.columns))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+                               "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-2:] == ["50", str(len(pl.read_parquet(stack_run["tmp"] / "real.parquet").columns))]
