@@ -37,6 +37,14 @@ MOSTLY = ["mostly_argn"]
 UNTRAINED = {"copula", "sdv_copula"}  # no epochs
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (an engine may fit in worker processes)."""
+    import resource
+
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + child.ru_utime + child.ru_stime
+
+
 def _env(threads: int) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
@@ -94,10 +102,10 @@ def run_one(train_path: Path, family: str, epochs: int, threads: int, out_path: 
     real = pl.read_parquet(train_path)
     params = {} if family == "copula" else {"epochs": epochs}
     gen = create(family, seed=0, **params)
-    t, c = time.perf_counter(), time.process_time()
+    t, c = time.perf_counter(), _cpu()
     gen.fit(real)
     fit_s = time.perf_counter() - t
-    fit_cpu_s = time.process_time() - c
+    fit_cpu_s = _cpu() - c
     t = time.perf_counter()
     syn = gen.sample(real.height, seed=1)
     sample_s = time.perf_counter() - t
@@ -127,10 +135,22 @@ def main() -> None:
     ap.add_argument("--mostly", default=",".join(MOSTLY), help="MOSTLY AI models to run ('' for none)")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per fit+sample before a model is given up")
     ap.add_argument("--docs", action="store_true", help="write the tables to docs/benchmarks.md")
+    ap.add_argument("--merge", action="store_true",
+                    help="only render: merge every benchmarks/out/results-*.json (runs of single tables) into one report")
     ap.add_argument("--one", nargs=3, metavar=("TRAIN", "FAMILY", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         run_one(Path(args.one[0]), args.one[1], args.epochs, args.threads, Path(args.one[2]))
+        return
+
+    if args.merge:
+        parts = [json.loads(p.read_text()) for p in sorted(OUT.glob("results-*.json"))]
+        facts = [f for part in parts for f in part["facts"]]
+        results = [r for part in parts for r in part["results"]]
+        started = min(datetime.fromisoformat(part["started"]) for part in parts)
+        for part in parts:  # the render states the run's settings: they must be the same in every part
+            vars(args).update(part["settings"])
+        _write(render(facts, results, args, started), args.docs)
         return
 
     datasets = [d for d in args.datasets.split(",") if d]
@@ -182,12 +202,16 @@ def main() -> None:
                 r.update(scores.get(str(syn), {"score_error": scores.get("error")}))
                 print(json.dumps(r), flush=True)
 
-    OUT.mkdir(exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps({"facts": facts, "results": results}, indent=2))
-    text = render(facts, results, args, started)
+    settings = {k: getattr(args, k) for k in ("epochs", "threads", "max_rows")}
+    (OUT / f"results-{'-'.join(datasets)}.json").write_text(json.dumps(
+        {"started": started.isoformat(), "settings": settings, "facts": facts, "results": results}, indent=2))
+    _write(render(facts, results, args, started), args.docs)
+
+
+def _write(text: str, docs: bool) -> None:
     (OUT / "results.md").write_text(text)
     print(text)
-    if args.docs:
+    if docs:
         (ROOT / "docs" / "benchmarks.md").write_text(text)
 
 
@@ -201,7 +225,7 @@ def _commit() -> str:
         return "unknown"
 
 
-def _cpu() -> str:
+def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -216,13 +240,15 @@ def render(facts: list[dict], results: list[dict], args: argparse.Namespace, sta
     out = [
         "# Generator benchmark\n",
         f"Run from {started:%Y-%m-%d %H:%M} UTC at commit {_commit()} by `benchmarks/bench_generators.py "
-        f"--epochs {args.epochs} --max-rows {args.max_rows} --threads {args.threads}` on {_cpu()}, "
+        f"--epochs {args.epochs} --max-rows {args.max_rows} --threads {args.threads}` on {_cpu_name()}, "
         f"{os.cpu_count()} cores, no GPU, Linux {platform.release()}, Python {platform.python_version()}. "
         f"Every model (ours, SDV 2.0.0's and MOSTLY AI's mostlyai-engine 2.7.3) ran in its own process with "
         f"{args.threads} torch threads and {args.epochs} epochs (TabularARGN: at most {args.epochs}; it stops "
         "early on its own validation loss), at default hyperparameters otherwise, and sampled as many rows as "
         "the training table. The machine's 2 cores were shared with other work during the run, so fit times "
-        "are noisy: compare ratios within this run, not across runs.\n",
+        "are noisy: compare ratios within this run, not across runs. **fit CPU s** is the CPU time of the fitting "
+        "process and its worker processes during the fit: with one thread per model it is the steadier "
+        "measure of the work a fit takes.\n",
         "Scores (`benchmarks/score.py`, the same code for every model): **quality** is SDMetrics' Quality "
         "Report against the training rows; **detection** is an XGBoost classifier telling real holdout rows "
         "from as many synthetic rows (5-fold ROC AUC; 0.5: indistinguishable); **DCR share** is the share of "
@@ -246,7 +272,8 @@ def render(facts: list[dict], results: list[dict], args: argparse.Namespace, sta
                 out.append(f"| {r['model']} | {r['error']} | | | | | | | |")
                 continue
             rate = r["rows"] / r["sample_s"] if r["sample_s"] > 0 else float("inf")
-            out.append(f"| {r['model']} | {r['fit_s']:.1f} | {r.get('fit_cpu_s', float('nan')):.1f} | {rate:,.0f} | {r['peak_mb']:,.0f} | {f3(r, 'quality')} "
+            out.append(f"| {r['model']} | {r['fit_s']:.1f} | {r.get('fit_cpu_s', float('nan')):.1f} | {rate:,.0f} "
+                       f"| {r['peak_mb']:,.0f} | {f3(r, 'quality')} "
                        f"| {f3(r, 'detection_auc')} | {f3(r, 'dcr_share')} | {f3(r, 'tstr')} |")
         out.append("")
     return "\n".join(out) + "\n"
