@@ -137,6 +137,7 @@ def main() -> None:
     ap.add_argument("--docs", action="store_true", help="write the tables to docs/benchmarks.md")
     ap.add_argument("--merge", action="store_true",
                     help="only render: merge every benchmarks/out/results-*.json (runs of single tables) into one report")
+    ap.add_argument("--run-commit", help="with --merge: the commit the runs were made at (default: recorded, or HEAD)")
     ap.add_argument("--one", nargs=3, metavar=("TRAIN", "FAMILY", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -148,8 +149,9 @@ def main() -> None:
         facts = [f for part in parts for f in part["facts"]]
         results = [r for part in parts for r in part["results"]]
         started = min(datetime.fromisoformat(part["started"]) for part in parts)
-        for part in parts:  # the render states the run's settings: they must be the same in every part
-            vars(args).update(part["settings"])
+        for part in parts:  # epochs and threads must be the same in every part (the row cap is per table)
+            vars(args).update({k: v for k, v in part["settings"].items() if k != "max_rows" and v is not None})
+        args.run_commit = args.run_commit or _commit()
         _write(render(facts, results, args, started), args.docs)
         return
 
@@ -163,6 +165,7 @@ def main() -> None:
         sys.exit(f"{MOSTLY_PY} is missing: create it as described in benchmarks/requirements-mostly.txt")
 
     started = datetime.now(timezone.utc)
+    args.run_commit = _commit()
     results, facts = [], []
     for ds in datasets:
         work = OUT / ds
@@ -202,7 +205,7 @@ def main() -> None:
                 r.update(scores.get(str(syn), {"score_error": scores.get("error")}))
                 print(json.dumps(r), flush=True)
 
-    settings = {k: getattr(args, k) for k in ("epochs", "threads", "max_rows")}
+    settings = {k: getattr(args, k) for k in ("epochs", "threads", "max_rows")} | {"run_commit": args.run_commit}
     (OUT / f"results-{'-'.join(datasets)}.json").write_text(json.dumps(
         {"started": started.isoformat(), "settings": settings, "facts": facts, "results": results}, indent=2))
     _write(render(facts, results, args, started), args.docs)
@@ -239,8 +242,8 @@ def render(facts: list[dict], results: list[dict], args: argparse.Namespace, sta
     f3 = lambda r, k: f"{r[k]:.3f}" if isinstance(r.get(k), float) else "-"  # noqa: E731
     out = [
         "# Generator benchmark\n",
-        f"Run from {started:%Y-%m-%d %H:%M} UTC at commit {_commit()} by `benchmarks/bench_generators.py "
-        f"--epochs {args.epochs} --max-rows {args.max_rows} --threads {args.threads}` on {_cpu_name()}, "
+        f"Run from {started:%Y-%m-%d %H:%M} UTC at commit {args.run_commit} by `benchmarks/bench_generators.py "
+        f"--epochs {args.epochs} --threads {args.threads}` (training rows per table as listed) on {_cpu_name()}, "
         f"{os.cpu_count()} cores, no GPU, Linux {platform.release()}, Python {platform.python_version()}. "
         f"Every model (ours, SDV 2.0.0's and MOSTLY AI's mostlyai-engine 2.7.3) ran in its own process with "
         f"{args.threads} torch threads and {args.epochs} epochs (TabularARGN: at most {args.epochs}; it stops "
