@@ -279,7 +279,52 @@ def render(facts: list[dict], results: list[dict], args: argparse.Namespace, sta
                        f"| {r['peak_mb']:,.0f} | {f3(r, 'quality')} "
                        f"| {f3(r, 'detection_auc')} | {f3(r, 'dcr_share')} | {f3(r, 'tstr')} |")
         out.append("")
+    out += targets(facts, results)
     return "\n".join(out) + "\n"
+
+
+def targets(facts: list[dict], results: list[dict]) -> list[str]:
+    """Issue 11's targets, each met or missed per table, from this run's numbers (fit time: CPU seconds)."""
+    lines = ["## Targets (issue 11)\n",
+             "Speed ratios use fit CPU seconds (the wall times above include waiting for the shared cores).\n",
+             "| table | target | numbers | met |", "| --- | --- | --- | --- |"]
+    for info in facts:
+        ds, trtr = info["dataset"], info.get("trtr")
+        got = {r["model"]: r for r in results if r["dataset"] == ds and "error" not in r and "quality" in r}
+
+        def row(target: str, numbers: str, ok: bool) -> None:
+            lines.append(f"| {ds} | {target} | {numbers} | {'yes' if ok else '**no**'} |")
+
+        for fam, limit in (("gan", 0.75), ("vae", 0.75), ("diffusion", 0.65)):
+            if fam in got:
+                r = got[fam]
+                row(f"{fam}: detection <= {limit}", f"{r['detection_auc']:.3f}", r["detection_auc"] <= limit)
+                if trtr is not None:
+                    row(f"{fam}: TSTR within 0.03 of TRTR", f"{r['tstr']:.3f} vs {trtr:.3f}", r["tstr"] >= trtr - 0.03)
+        for ours, peer in (("gan", "sdv_ctgan"), ("vae", "sdv_tvae")):
+            if ours in got and peer in got:
+                a, b = got[ours], got[peer]
+                speed = b["fit_cpu_s"] / max(a["fit_cpu_s"], 1e-9)
+                row(f"{ours} vs {peer}: >= 3x faster, higher quality, lower detection",
+                    f"{speed:.1f}x; quality {a['quality']:.3f} vs {b['quality']:.3f}; detection "
+                    f"{a['detection_auc']:.3f} vs {b['detection_auc']:.3f}",
+                    speed >= 3 and a["quality"] > b["quality"] and a["detection_auc"] < b["detection_auc"])
+        if "diffusion" in got and "mostly_argn" in got:
+            a, b = got["diffusion"], got["mostly_argn"]
+            row("diffusion vs TabularARGN: better quality, detection, TSTR in less fit time",
+                f"quality {a['quality']:.3f} vs {b['quality']:.3f}; detection {a['detection_auc']:.3f} vs "
+                f"{b['detection_auc']:.3f}; TSTR {a['tstr']:.3f} vs {b['tstr']:.3f}; CPU s {a['fit_cpu_s']:.1f} vs "
+                f"{b['fit_cpu_s']:.1f}",
+                a["quality"] > b["quality"] and a["detection_auc"] < b["detection_auc"] and a["tstr"] > b["tstr"]
+                and a["fit_cpu_s"] < b["fit_cpu_s"])
+        if info["widest_categorical"] > 1000:
+            for fam in ("copula", "gan", "vae", "diffusion"):
+                if fam in got:
+                    r = got[fam]
+                    row(f"{fam}: high cardinality: fit <= 120 s, quality >= 0.90, detection <= 0.85",
+                        f"CPU {r['fit_cpu_s']:.1f} s; quality {r['quality']:.3f}; detection {r['detection_auc']:.3f}",
+                        r["fit_cpu_s"] <= 120 and r["quality"] >= 0.90 and r["detection_auc"] <= 0.85)
+    return lines + [""]
 
 
 if __name__ == "__main__":
