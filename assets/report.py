@@ -28,6 +28,7 @@ from ouroboros.report import (
     report_table,
     scorecard_bands,
 )
+from ouroboros.privacy.chain import privacy_section
 from ouroboros.schema import infer_schema
 from resources import LakeResource, MlflowResource
 from resources.lake import asset_file, atomic_write_bytes, atomic_write_parquet
@@ -101,7 +102,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
         bands = scorecard_bands(records)
         if not bands and records:
             # a scorecard without noise keys: score bootstrap draws of fresh real rows like a batch instead
-            schema = infer_schema(real_train)
+            schema = infer_schema(real_train, id_columns=config.data.id_columns)
             rows = max((s.rows or real_train.height for s in config.studies), default=real_train.height)
             bands = noise_band(real_train, real_holdout,
                                lambda sample: evaluate(sample, real_train, real_holdout, config.gate,
@@ -123,6 +124,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
                     approved[study] = (f"`{registered_model_name(study)}@{APPROVED_ALIAS}` = version {version} "
                                        f"(generation {passed[-1]['generation']})")
             page = report_markdown(records, plot.name if plot else None, bands, approved)
+            page += privacy_section({s: [gen for _, gen in chain] for s, chain in chains.items()})  # dp hook
             atomic_write_bytes(out / "collapse_report.md", page.encode())
             mlflow.log_artifacts(str(out), artifact_path="collapse_report")
             mlflow.log_metrics({f"{r.study}.{k}.g{r.generation}": v for r in records
@@ -139,6 +141,8 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
             "guard_trips": dg.MetadataValue.json({s: (list(t) if t else None) for s, t in trips.items()}),
             "first_movers": dg.MetadataValue.json({s: ([m[0], m[1]] if m else None) for s, m in movers.items()}),
             "approved_generators": dg.MetadataValue.json(approved),
+            "chain_epsilon": dg.MetadataValue.json({s: (chain[-1][1].get("chain_epsilon") if chain else None)
+                                                    for s, chain in chains.items()}),  # dp hook; null = unbounded
         })
 
     return collapse_report

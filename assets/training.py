@@ -27,9 +27,11 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
     )
     def training_set(context: dg.AssetExecutionContext, lake: LakeResource):
         approved, refused = [], {}
+        # only verdicts made under today's gate settings, target and real data count
+        rules = lake.current_rules(config.gate.model_dump(), config.data.target)
         for k, asset_key in enumerate(batch_keys):
             key = key_text(asset_key)
-            stored = lake.read_batch_with_verdict(asset_key.path)
+            stored = lake.read_batch_with_verdict(asset_key.path, rules=rules)
             try:
                 if stored is None:
                     raise GateRefusal(f"{key}: the batch has not been materialised")
@@ -59,7 +61,7 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
                          real_holdout: pl.DataFrame, lake: LakeResource,
                          mlflow_tracking: MlflowResource) -> dg.Output[dict]:
         target = config.data.target
-        schema = infer_schema(real_train, target=target)
+        schema = infer_schema(real_train, target=target, id_columns=config.data.id_columns)
         params = config.downstream.model_dump()
         synthetic_model = train_downstream(training_set, schema, target, **params)
         baseline_model = train_downstream(real_train, schema, target, **params)

@@ -48,16 +48,23 @@ def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, re
         m = json.loads(model_path.read_text())
         h = m["headline"]
         lines += ["", f"Downstream model ({m['task']}, {m['training_rows']} synthetic training rows), on real holdout:",
-                  f"  trained on approved synthetic: {h} {m['tstr'][h]:.3f}   "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in m["tstr"].items() if k != h),
-                  f"  trained on real (baseline):    {h} {m['trtr'][h]:.3f}   "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in m["trtr"].items() if k != h)]
+                  f"  trained on approved synthetic: {_metrics(m['tstr'], h)}",
+                  f"  trained on real (baseline):    {_metrics(m['trtr'], h)}"]
+        if h not in m["tstr"] or h not in m["trtr"]:
+            lines.append(f"  ({h} is undefined: the real holdout rows of target {config.data.target!r} have one "
+                         "class; only accuracy and log-loss are scored)")
     lines += ["", "Where to look next:",
               f"  collapse report   {settings.lake / 'reports' / 'collapse_report.md'}",
               "  Dagster UI        bin/ui            (http://127.0.0.1:3000)",
               "  MLflow UI         bin/mlflow-ui     (http://127.0.0.1:5000)",
               f"  GX Data Docs      {settings.gx_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}"]
     return "\n".join(lines)
+
+
+def _metrics(scores: dict[str, float], headline: str) -> str:
+    """The headline metric first ('n/a' when undefined, e.g. ROC AUC of a one-class target), then the rest."""
+    head = f"{headline} {scores[headline]:.3f}" if headline in scores else f"{headline} n/a"
+    return "   ".join([head, ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if k != headline)])
 
 
 def main(argv: list[str] | None = None) -> int:

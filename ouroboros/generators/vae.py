@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ouroboros.generators.base import GeneratorError
-from ouroboros.generators.torch_base import TorchGenerator, batches, mlp
+from ouroboros.generators.torch_base import TorchGenerator, mlp
 
 
 class _VAE(nn.Module):
@@ -89,7 +89,7 @@ class TabularVAE(TorchGenerator):
         total_rec = torch.zeros((), device=self._device)
         total_kl = torch.zeros((), device=self._device)
         steps = 0
-        for idx in batches(len(num), batch, self._device):
+        for idx in self._batches(len(num), batch):
             loss, rec, kl = self._loss(num[idx], codes[idx], self._onehot[idx])
             self._train_step(self._opt, loss)
             with torch.no_grad():
@@ -100,8 +100,8 @@ class TabularVAE(TorchGenerator):
         return {"loss_reconstruction": total_rec / steps, "loss_kl": total_kl / steps}
 
     def _finish(self, num: torch.Tensor, codes: torch.Tensor) -> None:
-        if not self.params["posterior_prior"]:
-            return
+        if not self.params["posterior_prior"] or self.params.get("dp") is not None:
+            return  # under DP the latents of real rows are not released: sample N(0, I)
         onehot = self._groups.one_hot(codes)
         mus, variances = [], []
         for start in range(0, len(num), self.SAMPLE_BATCH):
