@@ -1,7 +1,16 @@
-"""SDMetrics QualityReport (Column Shapes + Column Pair Trends) of synthetic tables against a real one.
+"""Score synthetic tables against one real train/holdout split, the same way for every model (SDV venv).
 
-    python score.py REAL.parquet METADATA.json SYN1.parquet [SYN2.parquet ...]
-Prints one JSON line: {synthetic path: {"score", "column_shapes", "column_pair_trends"}}.
+    python score.py TRAIN.parquet HOLDOUT.parquet METADATA.json TARGET SYN1.parquet [SYN2.parquet ...]
+
+Prints one JSON line {synthetic path: scores}, plus the key "__real__" with TRTR. Scores:
+- quality, column_shapes, column_pair_trends: SDMetrics' QualityReport of the synthetic table against
+  the real training table.
+- detection_auc: an XGBoost classifier telling real holdout rows from as many synthetic rows, 5-fold
+  stratified cross-validated ROC AUC (0.5: indistinguishable).
+- dcr_share: share of synthetic rows nearer to a real training row than to any real holdout row, the
+  training side subsampled to the holdout's size (0.5: no closer to the training rows than fresh rows).
+- tstr: XGBoost trained on the synthetic rows (as many as the training table), ROC AUC on the real
+  holdout; trtr (in "__real__"): the same trained on the real training rows.
 """
 
 from __future__ import annotations
@@ -10,23 +19,123 @@ import json
 import sys
 import warnings
 
+import numpy as np
 import pandas as pd
 from sdmetrics.reports.single_table import QualityReport
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neighbors import NearestNeighbors
+from xgboost import XGBClassifier
+
+SEED = 0
+THREADS = 2
+
+
+def _features(frames: list[pd.DataFrame], metadata: dict, drop: str | None = None) -> list[pd.DataFrame]:
+    """Numbers as floats, categoricals as one shared pandas category dtype (XGBoost's native categoricals)."""
+    out = [f.copy() for f in frames]
+    for name, spec in metadata["columns"].items():
+        if name == drop:
+            for f in out:
+                f.drop(columns=[name], inplace=True)
+            continue
+        if spec["sdtype"] in ("categorical", "boolean"):
+            values = pd.concat([f[name].astype("string") for f in out]).dropna().unique()
+            dtype = pd.CategoricalDtype(sorted(values))
+            for f in out:
+                f[name] = f[name].astype("string").astype(dtype)
+        elif spec["sdtype"] == "datetime":
+            for f in out:
+                f[name] = pd.to_datetime(f[name]).astype("int64").astype(float)
+        else:
+            for f in out:
+                f[name] = pd.to_numeric(f[name], errors="coerce").astype(float)
+    return out
+
+
+def _model() -> XGBClassifier:
+    return XGBClassifier(n_estimators=200, max_depth=6, learning_rate=0.1, tree_method="hist",
+                         enable_categorical=True, max_cat_to_onehot=1, n_jobs=THREADS, random_state=SEED)
+
+
+def detection_auc(holdout: pd.DataFrame, syn: pd.DataFrame, metadata: dict) -> float:
+    m = min(len(holdout), len(syn))
+    real, fake = holdout.sample(m, random_state=SEED), syn.sample(m, random_state=SEED)
+    x_real, x_fake = _features([real, fake], metadata)
+    x = pd.concat([x_real, x_fake], ignore_index=True)
+    y = np.r_[np.zeros(m), np.ones(m)]
+    scores = []
+    for fit, test in StratifiedKFold(5, shuffle=True, random_state=SEED).split(x, y):
+        clf = _model().fit(x.iloc[fit], y[fit])
+        scores.append(roc_auc_score(y[test], clf.predict_proba(x.iloc[test])[:, 1]))
+    return float(np.mean(scores))
+
+
+def _distance_matrix(frames: list[pd.DataFrame], train: pd.DataFrame, metadata: dict) -> list[np.ndarray]:
+    """Numbers as their empirical CDF in the training rows (null: -1); categoricals one-hot over the 50 most
+    common training levels plus "other", scaled so one mismatch is distance 1."""
+    blocks: list[list[np.ndarray]] = [[] for _ in frames]
+    for name, spec in metadata["columns"].items():
+        if spec["sdtype"] in ("categorical", "boolean"):
+            top = train[name].astype("string").value_counts().index[:50].tolist()
+            for i, f in enumerate(frames):
+                v = f[name].astype("string").fillna("\x00null")
+                onehot = np.stack([(v == t).to_numpy() for t in top] + [~v.isin(top).to_numpy()], axis=1)
+                blocks[i].append(onehot.astype(float) / np.sqrt(2))
+        else:
+            ref = pd.to_numeric(train[name], errors="coerce") if spec["sdtype"] != "datetime" else \
+                pd.to_datetime(train[name]).astype("int64")
+            ref = np.sort(ref.dropna().to_numpy(dtype=float))
+            for i, f in enumerate(frames):
+                v = pd.to_numeric(f[name], errors="coerce") if spec["sdtype"] != "datetime" else \
+                    pd.to_datetime(f[name]).astype("int64")
+                v = v.to_numpy(dtype=float)
+                u = np.searchsorted(ref, v, side="right") / max(len(ref), 1)
+                blocks[i].append(np.where(np.isnan(v), -1.0, u)[:, None])
+    return [np.hstack(b) for b in blocks]
+
+
+def dcr_share(train: pd.DataFrame, holdout: pd.DataFrame, syn: pd.DataFrame, metadata: dict) -> float:
+    m = len(holdout)
+    tr = train.sample(min(m, len(train)), random_state=SEED)
+    sy = syn.sample(min(2000, len(syn)), random_state=SEED)
+    x_tr, x_ho, x_sy = _distance_matrix([tr, holdout, sy], train, metadata)
+    d_tr = NearestNeighbors(n_neighbors=1, n_jobs=THREADS).fit(x_tr).kneighbors(x_sy)[0][:, 0]
+    d_ho = NearestNeighbors(n_neighbors=1, n_jobs=THREADS).fit(x_ho).kneighbors(x_sy)[0][:, 0]
+    return float(np.mean(d_tr < d_ho) + 0.5 * np.mean(d_tr == d_ho))
+
+
+def _labels(s: pd.Series, positive) -> np.ndarray:
+    return (s.astype("string") == str(positive)).to_numpy(dtype=int)
+
+
+def utility(train: pd.DataFrame, holdout: pd.DataFrame, fit_on: pd.DataFrame, metadata: dict, target: str) -> float:
+    """ROC AUC on the real holdout of XGBoost trained on `fit_on` (the positive class: the rarer real one)."""
+    positive = train[target].astype("string").value_counts().index[-1]
+    y_fit, y_test = _labels(fit_on[target], positive), _labels(holdout[target], positive)
+    if y_fit.min() == y_fit.max():
+        return 0.5  # the synthetic rows lost one class: the classifier can only guess
+    x_fit, x_test = _features([fit_on, holdout], metadata, drop=target)
+    clf = _model().fit(x_fit, y_fit)
+    return float(roc_auc_score(y_test, clf.predict_proba(x_test)[:, 1]))
 
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    real_path, meta_path, *syn_paths = sys.argv[1:]
-    real = pd.read_parquet(real_path)
+    train_path, holdout_path, meta_path, target, *syn_paths = sys.argv[1:]
+    train, holdout = pd.read_parquet(train_path), pd.read_parquet(holdout_path)
     metadata = json.loads(open(meta_path).read())
-    out = {}
+    out: dict = {"__real__": {"trtr": utility(train, holdout, train, metadata, target)}}
     for path in syn_paths:
-        syn = pd.read_parquet(path)[real.columns]
+        syn = pd.read_parquet(path)[train.columns]
         report = QualityReport()
-        report.generate(real, syn, metadata, verbose=False)
+        report.generate(train, syn, metadata, verbose=False)
         props = report.get_properties().set_index("Property")["Score"]
-        out[path] = {"score": float(report.get_score()), "column_shapes": float(props["Column Shapes"]),
-                     "column_pair_trends": float(props["Column Pair Trends"])}
+        out[path] = {"quality": float(report.get_score()), "column_shapes": float(props["Column Shapes"]),
+                     "column_pair_trends": float(props["Column Pair Trends"]),
+                     "detection_auc": detection_auc(holdout, syn, metadata),
+                     "dcr_share": dcr_share(train, holdout, syn, metadata),
+                     "tstr": utility(train, holdout, syn, metadata, target)}
     print(json.dumps(out))
 
 

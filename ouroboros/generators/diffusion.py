@@ -88,7 +88,7 @@ class TabularDiffusion(TorchGenerator):
 
     def _prepare(self, num: torch.Tensor, codes: torch.Tensor) -> None:
         p = self.params
-        self._opt = torch.optim.AdamW(self.model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+        self._opt = self._optimizer(self.model.parameters(), p["lr"], p["weight_decay"], decoupled=True)
         steps = p["epochs"] * max(1, len(num) // min(p["batch_size"], len(num)))
         self._sched = torch.optim.lr_scheduler.LambdaLR(self._opt, lambda i: max(0.0, 1.0 - i / steps))
 
@@ -118,9 +118,7 @@ class TabularDiffusion(TorchGenerator):
             else:
                 loss_cat = torch.zeros((), device=device)
             loss = loss_num + loss_cat
-            self._opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self._opt.step()
+            self._train_step(self._opt, loss)
             self._sched.step()
             total_num += loss_num.detach()
             total_cat += loss_cat.detach()

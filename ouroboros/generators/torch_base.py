@@ -134,6 +134,8 @@ class TorchGenerator(Generator):
                     callback(epoch, {k: float(v) for k, v in losses.items()})
             for m in self.MODULES:
                 getattr(self, m).eval()
+            with torch.no_grad():
+                self._finish(num_t, codes_t)
             for name in self.TRANSIENT:  # training-only tensors: free them, a fitted generator may live long
                 self.__dict__.pop(name, None)
         if self._dp is not None:
@@ -193,6 +195,22 @@ class TorchGenerator(Generator):
 
     def _prepare(self, num: torch.Tensor, codes: torch.Tensor) -> None:
         """Precompute anything training needs from the encoded data (e.g. sampling tables)."""
+
+    def _finish(self, num: torch.Tensor, codes: torch.Tensor) -> None:
+        """After training, in eval mode and without gradients: anything sampling needs from the fitted modules."""
+
+    # The one place optimizers are made and stepped, so a wrapper (e.g. differentially private SGD) can
+    # take over both for every family.
+    def _optimizer(self, params, lr: float, weight_decay: float = 0.0,
+                   betas: tuple[float, float] = (0.9, 0.999), decoupled: bool = False) -> torch.optim.Optimizer:
+        """Adam, or AdamW (`decoupled` weight decay)."""
+        kind = torch.optim.AdamW if decoupled else torch.optim.Adam
+        return kind(params, lr=lr, betas=betas, weight_decay=weight_decay, foreach=True)
+
+    def _train_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
 
     def _train_epoch(self, num: torch.Tensor, codes: torch.Tensor, batch: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError

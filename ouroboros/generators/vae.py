@@ -1,9 +1,15 @@
 """Tabular VAE (after Xu et al., TVAE, 2019): per-column likelihoods, Gaussian for scalars, categorical for groups.
 
-The reconstruction loss of all columns is two tensor expressions, not a loop: a Gaussian negative
-log-likelihood with one learned scale per scalar, and one segmented log-softmax over every categorical
-group (`Groups.nll`). Sampling decodes standard-normal latents, adds each scalar's learned noise and
-draws every categorical from its decoded distribution.
+Continuous columns are normal scores of their ranks (the encoder's "quantile" mode, as the diffusion
+model uses): each marginal is standard normal, so a Gaussian likelihood fits it and no mixture mode
+has to be learned. The reconstruction loss of all columns is two tensor expressions, not a loop: a
+Gaussian negative log-likelihood with one learned scale per scalar, and one segmented log-softmax over
+every categorical group (`Groups.nll`).
+
+Sampling decodes latents drawn from a Gaussian fitted to the encoder's means over the training rows
+(the aggregated posterior; "ex-post density estimation", Ghosh et al., 2020) rather than from N(0, I):
+where the posterior does not fill the prior, prior draws land in regions the decoder never learned,
+and a classifier spots those rows. Only the latent mean and covariance are kept, no training row.
 """
 
 from __future__ import annotations
@@ -29,14 +35,17 @@ class TabularVAE(TorchGenerator):
     """Variational autoencoder for mixed tables."""
 
     family = "vae"
+    CONTINUOUS = "quantile"
     PARAMS = {
         **TorchGenerator.COMMON_PARAMS,
-        "latent_dim": (int, 128),
-        "encoder_dims": (str, "128,128"),
-        "decoder_dims": (str, "128,128"),
+        "epochs": (int, 100),
+        "latent_dim": (int, 64),
+        "encoder_dims": (str, "256,256"),
+        "decoder_dims": (str, "256,256"),
         "lr": (float, 1e-3),
         "weight_decay": (float, 1e-5),
         "loss_factor": (float, 2.0),  # weight of the reconstruction against the KL term
+        "posterior_prior": (bool, True),  # sample latents from the fitted aggregated posterior, not N(0, I)
     }
     MODULES = ("model",)
     TRANSIENT = ("_opt", "_onehot")
@@ -52,40 +61,73 @@ class TabularVAE(TorchGenerator):
         p = self.params
         self.model = _VAE(self._n_num + self._groups.total, self._n_num, p["latent_dim"],
                           self._dims("encoder_dims"), self._dims("decoder_dims")).to(device)
+        d = p["latent_dim"]
+        self._z_mean = torch.zeros(d, device=device)
+        self._z_root = torch.eye(d, device=device)
 
     def _prepare(self, num: torch.Tensor, codes: torch.Tensor) -> None:
         self._onehot = self._groups.one_hot(codes)
-        self._opt = torch.optim.Adam(self.model.parameters(), lr=self.params["lr"],
-                                     weight_decay=self.params["weight_decay"])
+        self._opt = self._optimizer(self.model.parameters(), self.params["lr"], self.params["weight_decay"])
+
+    def _encode(self, x_num: torch.Tensor, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.model.encoder(torch.cat([x_num, onehot], dim=1))
+        return self.model.mu(h), self.model.logvar(h)
+
+    def _loss(self, x_num: torch.Tensor, x_codes: torch.Tensor, onehot: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(loss, reconstruction, KL), each summed over the batch; the loss is their weighted mean per row."""
+        m, s = self.model, self._n_num
+        mu, logvar = self._encode(x_num, onehot)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        out = m.decoder(z)
+        b = len(x_num)
+        rec = ((x_num - out[:, :s]) ** 2 / (2 * m.sigma**2)).sum() + torch.log(m.sigma).sum() * b
+        rec = rec + self._groups.nll(out[:, s:], x_codes).sum()
+        kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum()
+        return (self.params["loss_factor"] * rec + kl) / b, rec, kl
 
     def _train_epoch(self, num: torch.Tensor, codes: torch.Tensor, batch: int) -> dict[str, torch.Tensor]:
-        m, s = self.model, self._n_num
         total_rec = torch.zeros((), device=self._device)
         total_kl = torch.zeros((), device=self._device)
         steps = 0
         for idx in self._batches(len(num), batch):
-            x_num, x_codes = num[idx], codes[idx]
-            h = m.encoder(torch.cat([x_num, self._onehot[idx]], dim=1))
-            mu, logvar = m.mu(h), m.logvar(h)
-            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-            out = m.decoder(z)
-            b = len(idx)
-            rec = ((x_num - torch.tanh(out[:, :s])) ** 2 / (2 * m.sigma**2)).sum() + torch.log(m.sigma).sum() * b
-            rec = rec + self._groups.nll(out[:, s:], x_codes).sum()
-            kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum()
-            loss = (self.params["loss_factor"] * rec + kl) / b
-            self._opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self._opt.step()
+            loss, rec, kl = self._loss(num[idx], codes[idx], self._onehot[idx])
+            self._train_step(self._opt, loss)
             with torch.no_grad():
-                m.sigma.clamp_(0.01, 1.0)
-            total_rec += rec.detach() / b
-            total_kl += kl.detach() / b
+                self.model.sigma.clamp_(0.01, 1.0)
+            total_rec += rec.detach() / len(idx)
+            total_kl += kl.detach() / len(idx)
             steps += 1
         return {"loss_reconstruction": total_rec / steps, "loss_kl": total_kl / steps}
 
+    def _finish(self, num: torch.Tensor, codes: torch.Tensor) -> None:
+        if not self.params["posterior_prior"] or self.params.get("dp") is not None:
+            return  # under DP the latents of real rows are not released: sample N(0, I)
+        onehot = self._groups.one_hot(codes)
+        mus, variances = [], []
+        for start in range(0, len(num), self.SAMPLE_BATCH):
+            mu, logvar = self._encode(num[start:start + self.SAMPLE_BATCH], onehot[start:start + self.SAMPLE_BATCH])
+            mus.append(mu)
+            variances.append(logvar.exp())
+        mu, var = torch.cat(mus), torch.cat(variances)
+        # the aggregated posterior's mean and covariance: the spread of the means plus the mean posterior variance
+        cov = (torch.cov(mu.T.double()).reshape(mu.shape[1], mu.shape[1]) + torch.diag(var.double().mean(0)))
+        if not torch.isfinite(cov).all():
+            raise GeneratorError("vae: training diverged (the encoder's latents are not finite); lower lr or loss_factor")
+        # a symmetric square root with eigenvalues floored, so a nearly singular covariance still samples
+        w, v = torch.linalg.eigh((cov + cov.T) / 2)
+        self._z_mean = mu.mean(0)
+        self._z_root = ((v * w.clamp_min(1e-6).sqrt()) @ v.T).float()
+
+    def _extra_state(self) -> dict[str, torch.Tensor]:
+        return {"z_mean": self._z_mean, "z_root": self._z_root}
+
+    def _load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        if state:
+            self._z_mean, self._z_root = state["z_mean"], state["z_root"]
+
     def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         m, s = self.model, self._n_num
-        out = m.decoder(torch.randn(n, self.params["latent_dim"], device=self._device))
-        num = torch.tanh(out[:, :s]) + torch.randn(n, s, device=self._device) * m.sigma
+        z = self._z_mean + torch.randn(n, self.params["latent_dim"], device=self._device) @ self._z_root.T
+        out = m.decoder(z)
+        num = out[:, :s] + torch.randn(n, s, device=self._device) * m.sigma
         return num, self._groups.sample(out[:, s:])
