@@ -15,6 +15,7 @@ import polars as pl
 
 import ouroboros.collapse  # noqa: F401 - registers the "gaussian" reference family
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
+from assets.progress import FitProgress
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.generators import create, load
 from ouroboros.policies import build_pool
@@ -83,13 +84,16 @@ def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefin
                                **{f"pool.{k}": v for k, v in pool.composition.items()},
                                **{f"param.{k}": v for k, v in study.params.items()}})
 
-            def progress(epoch: int, losses: dict[str, float]) -> None:
-                mlflow.log_metrics({f"train.{k}": float(v) for k, v in losses.items()}, step=epoch)
-                context.log.info(f"{run_name} epoch {epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in losses.items()))
+            epochs = gen.params.get("epochs")  # None for families without epochs (copula: one pass)
+            with FitProgress(run_name, epochs if isinstance(epochs, int) else None, context.log.info) as shown:
 
-            started = time.perf_counter()
-            gen.fit(pool.rows, callback=progress)
-            fit_seconds = time.perf_counter() - started
+                def progress(epoch: int, losses: dict[str, float]) -> None:
+                    mlflow.log_metrics({f"train.{k}": float(v) for k, v in losses.items()}, step=epoch)
+                    shown(epoch, losses)  # terminal bar per epoch; a run-log line every tenth of the fit
+
+                started = time.perf_counter()
+                gen.fit(pool.rows, callback=progress)
+                fit_seconds = time.perf_counter() - started
             mlflow.log_metric("fit_seconds", fit_seconds)
             target = lake.generator_dir(study.name, generation)
             lake.replace_dir(target, gen.save)

@@ -23,11 +23,11 @@ from ouroboros.report import (
     first_movers,
     guard_trips,
     noise_band,
-    plot_curves,
     report_markdown,
     report_table,
     scorecard_bands,
 )
+from ouroboros.report_plot import plot_report
 from ouroboros.schema import infer_schema
 from resources import LakeResource, MlflowResource
 from resources.lake import asset_file, atomic_write_bytes, atomic_write_parquet
@@ -111,7 +111,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
         out = lake.reports_dir()
         table = report_table(records)
         atomic_write_parquet(out / "collapse_report.parquet", table)
-        plot = plot_curves(table, out / "collapse_report.png", bands)
+        plot = plot_report(records, table, out / "collapse_report.png", bands, config.gate)
 
         approved: dict[str, str] = {}
         with mlflow_tracking.run("collapse_report", tags={"dagster_run_id": context.run_id}):

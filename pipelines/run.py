@@ -12,51 +12,98 @@ import time
 
 import dagster as dg
 
-from assets.common import batch_key
+from assets.report import study_chain
 from ouroboros.config import PipelineConfig, load_config
+from ouroboros.report import first_movers, report_table, scorecard_bands
 from pipelines.definitions import APPROVED_JOB, PIPELINE_JOB, REPORT_JOB, build_definitions
 from pipelines.settings import Settings
 from resources import LakeResource
 from resources.lake import asset_file
 
 
+def _limit_text(failure: dict) -> str:
+    """'association_retention 0.12 < 0.15', or the check's own words where it has no numeric limit."""
+    value, limit = failure.get("value"), failure.get("threshold")
+    if isinstance(value, (int, float)) and isinstance(limit, (int, float)):
+        sign = "<" if value < limit else ">"
+        return f"{failure['indicator']} {value:.3g} {sign} {limit:.3g}"
+    reason = str(failure.get("reason", ""))
+    return f"{failure['indicator']}: {reason[:60]}" if reason else str(failure["indicator"])
+
+
+def chain_rows(config: PipelineConfig, lake: LakeResource) -> list[dict]:
+    """Per study: verdict per generation, the first indicator to move beyond real-data noise, where the guard
+    tripped. The same chain walk and statistics as the collapse report, so the two always agree."""
+    chains = {s.name: study_chain(lake, s) for s in config.studies}
+    records = [rec for chain in chains.values() for rec, _ in chain]
+    table = report_table(records)
+    movers = first_movers(table, scorecard_bands(records)) if table.height else {}
+    rows = []
+    for study in config.studies:
+        judged = {rec.generation: rec for rec, _ in chains[study.name]}
+        verdicts = []
+        for k in range(study.generations):
+            rec = judged.get(k)
+            verdicts.append("-" if rec is None else {True: "pass", False: "FAIL", None: "?"}[rec.passed])
+        failed = next((rec for rec in judged.values() if rec.passed is False), None)
+        mover = movers.get(study.name)
+        if failed is not None:
+            first = failed.failures[0] if failed.failures else {"indicator": "contract"}
+            guard = f"STOPPED at g{failed.generation}: {_limit_text(first)}"
+        elif len(judged) == study.generations and all(r.passed for r in judged.values()):
+            guard = f"held all {study.generations}"
+        else:
+            guard = f"not run past g{len(judged) - 1}" if judged else "not run"
+        rows.append({"chain": study.name, "family": study.family, "policy": study.policy, "verdicts": verdicts,
+                     "first_to_move": f"{mover[1]} (g{mover[0]})" if mover else "nothing beyond noise",
+                     "guard": guard})
+    return rows
+
+
+def chain_table(rows: list[dict]) -> list[str]:
+    """Fixed-width table, one row per chain: readable in a terminal and in a log."""
+    generations = max(len(r["verdicts"]) for r in rows)
+    head = ["chain", "family", "policy", *[f"g{k}" for k in range(generations)], "first to move", "guard"]
+    body = [[r["chain"], r["family"], r["policy"], *(r["verdicts"] + [""] * (generations - len(r["verdicts"]))),
+             r["first_to_move"], r["guard"]] for r in rows]
+    widths = [max(len(str(x)) for x in column) for column in zip(head, *body)]
+    fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return [fmt(head), *(fmt(b) for b in body)]
+
+
 def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, result,
-              gate_stopped: bool = False) -> str:
-    status = "SUCCESS" if result.success else (
-        "STOPPED BY THE GATE (then trained on the approved batches)" if gate_stopped else "FAILED (see the log above)")
-    lines = [f"Dagster run {result.run_id}: {status}", ""]
+              gate_stopped: bool = False, seconds: tuple[float, float] | None = None) -> str:
+    status = "succeeded" if result.success else (
+        "stopped by the gate, then trained on the approved batches" if gate_stopped else "FAILED (see the log above)")
+    took = f" in {seconds[0]:.0f} s ({seconds[1]:.0f} s of CPU)" if seconds is not None else ""
+    lines = [f"Dagster run {result.run_id}: {status}{took}", ""]
     version = lake.real_table_version()
     if version is not None:
-        lines[1:1] = [f"Real table: version {version} of {lake.real_table_uri()} (new real files go to "
-                      f"{settings.landing})"]
-    for study in config.studies:
-        lines.append(f"Study {study.name} ({study.family}, {study.policy} policy)")
-        for k in range(study.generations):
-            stored = lake.read_batch_with_verdict(batch_key(study.name, k).path)
-            if stored is None:
-                lines.append(f"  generation {k}: not materialised (stopped upstream)")
-                continue
-            verdict = stored[1]
-            state = "PASS" if verdict.passed else "FAIL"
-            detail = "" if verdict.passed else " - " + "; ".join(
-                f["reason"] for f in verdict.failures[:3]) if verdict.failures else ""
-            shape = verdict.scores.get("fidelity.column_shapes")
-            lines.append(f"  generation {k}: gate {state}"
-                         + (f" (column shapes {shape:.3f})" if shape is not None else "") + detail)
+        lines[1:1] = [f"Real table: version {version} of {lake.real_table_uri()}"]
+    rows = chain_rows(config, lake)
+    lines += ["Chains (gate verdict per generation; '-' = not made, the chain was stopped before it):", ""]
+    lines += ["  " + line for line in chain_table(rows)]
+    stopped = sum(r["guard"].startswith("STOPPED") for r in rows)
+    held = sum(r["guard"].startswith("held") for r in rows)
+    lines += ["", f"  The guard stopped {stopped} chain(s); {held} held every generation."]
     model_path = asset_file(lake.root, ["downstream_model"], ".json")
     if model_path.exists():
         m = json.loads(model_path.read_text())
         h = m["headline"]
-        lines += ["", f"Downstream model ({m['task']}, {m['training_rows']} synthetic training rows), on real holdout:",
-                  f"  trained on approved synthetic: {h} {m['tstr'][h]:.3f}   "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in m["tstr"].items() if k != h),
-                  f"  trained on real (baseline):    {h} {m['trtr'][h]:.3f}   "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in m["trtr"].items() if k != h)]
-    lines += ["", "Where to look next:",
-              f"  collapse report   {settings.lake / 'reports' / 'collapse_report.md'}",
-              "  Dagster UI        bin/ui            (http://127.0.0.1:3000)",
-              "  MLflow UI         bin/mlflow-ui     (http://127.0.0.1:5000)",
-              f"  GX Data Docs      {settings.gx_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}"]
+        tstr, trtr = m["tstr"][h], m["trtr"][h]
+        others = [k for k in m["tstr"] if k != h]
+        lines += ["", f"Downstream {m['task']} model, scored on real holdout rows "
+                      f"(trained on {m['training_rows']:,} approved synthetic rows of {config.training.study}):",
+                  f"  {'':<22}{h:>10}" + "".join(f"{k:>10}" for k in others),
+                  f"  {'synthetic-trained':<22}{tstr:>10.3f}" + "".join(f"{m['tstr'][k]:>10.3f}" for k in others),
+                  f"  {'real-trained baseline':<22}{trtr:>10.3f}" + "".join(f"{m['trtr'][k]:>10.3f}" for k in others),
+                  f"  gap {tstr - trtr:+.3f} {h}"]
+    reports = settings.lake / "reports"
+    lines += ["", "Where to look:",
+              f"  collapse report  {reports / 'collapse_report.md'}  (plot: collapse_report.png)",
+              "  Dagster UI       ouroboros ui  (or bin/ui)      http://127.0.0.1:3000",
+              "  MLflow UI        bin/mlflow-ui                  http://127.0.0.1:5000",
+              f"  GX Data Docs     {settings.gx_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}"]
     return "\n".join(lines)
 
 
@@ -67,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(settings.config_path)
     defs = build_definitions(config, settings)
     instance = dg.DagsterInstance.get()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()  # CPU time too: wall time on a shared machine misleads
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # step chatter stays in the UI
     result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False,
                                                                    run_config=quiet)
@@ -81,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             defs.resolve_job_def(REPORT_JOB).execute_in_process(instance=instance, raise_on_error=False,
                                                                 run_config=quiet)
     print()
-    print(summarise(config, defs.resources["lake"], settings, result, gate_stopped))
-    print(f"\npipeline time: {time.perf_counter() - started:.1f} s")
+    print(summarise(config, defs.resources["lake"], settings, result, gate_stopped,
+                    (time.perf_counter() - started, time.process_time() - cpu)))
     return 0 if result.success or gate_stopped else 1
 
 

@@ -10,6 +10,7 @@ import dagster as dg
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import polars as pl
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from ouroboros.quality.contract import Contract, validation_frame
 
@@ -47,7 +48,10 @@ class GreatExpectationsResource(dg.ConfigurableResource):
     def _context(self):
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
         Path(self.project_root).mkdir(parents=True, exist_ok=True)
-        return gx.get_context(mode="file", project_root_dir=self.project_root)
+        context = gx.get_context(mode="file", project_root_dir=self.project_root)
+        # a progress bar per validation would flood the terminal of `ouroboros run` and the run logs
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        return context
 
     def save_suite(self, name: str, contract: Contract) -> str:
         """Write the contract as a GX expectation suite named `name`."""
