@@ -159,7 +159,8 @@ def plot_report(records: list[GenerationRecord], table: pl.DataFrame, path: Path
             values.append(value)
             legend["limit"] = ax.axhline(value, color="red", linestyle="--", linewidth=1.3, zorder=1,
                                          label="gate limit")
-            ax.annotate(f"limit {value:.3g}", xy=(1, value), xycoords=("axes fraction", "data"), xytext=(-4, 3),
+            text = f"limit {value:.3g}" if "widened" in label else f"nominal limit {value:.3g} (before widening)"
+            ax.annotate(text, xy=(1, value), xycoords=("axes fraction", "data"), xytext=(-4, 3),
                         textcoords="offset points", ha="right", fontsize=8, color="red")
         for study in studies:
             s = part.filter(pl.col("study") == study).sort("generation")

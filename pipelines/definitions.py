@@ -79,6 +79,9 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
     )
     lake = str(settings.lake)
     return dg.Definitions(
+        # also the executor of runs launched from the UI ("Materialize"): one process, one torch import, and no
+        # two steps racing on the sqlite MLflow store (the default would start a process per step)
+        executor=dg.in_process_executor,
         assets=assets,
         asset_checks=checks,
         jobs=[pipeline_job, report_job, approved_job, production_job],
