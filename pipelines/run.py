@@ -90,14 +90,18 @@ def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, re
     if model_path.exists():
         m = json.loads(model_path.read_text())
         h = m["headline"]
-        tstr, trtr = m["tstr"][h], m["trtr"][h]
-        others = [k for k in m["tstr"] if k != h]
+        metrics = [h, *(k for k in m["tstr"] if k != h)]
+        cell = lambda scores, k: f"{scores[k]:>10.3f}" if k in scores else f"{'n/a':>10}"  # noqa: E731
         lines += ["", f"Downstream {m['task']} model, scored on real holdout rows "
                       f"(trained on {m['training_rows']:,} approved synthetic rows of {config.training.study}):",
-                  f"  {'':<22}{h:>10}" + "".join(f"{k:>10}" for k in others),
-                  f"  {'synthetic-trained':<22}{tstr:>10.3f}" + "".join(f"{m['tstr'][k]:>10.3f}" for k in others),
-                  f"  {'real-trained baseline':<22}{trtr:>10.3f}" + "".join(f"{m['trtr'][k]:>10.3f}" for k in others),
-                  f"  gap {tstr - trtr:+.3f} {h}"]
+                  f"  {'':<22}" + "".join(f"{k:>10}" for k in metrics),
+                  f"  {'synthetic-trained':<22}" + "".join(cell(m["tstr"], k) for k in metrics),
+                  f"  {'real-trained baseline':<22}" + "".join(cell(m["trtr"], k) for k in metrics)]
+        if h in m["tstr"] and h in m["trtr"]:
+            lines.append(f"  gap {m['tstr'][h] - m['trtr'][h]:+.3f} {h}")
+        else:  # e.g. ROC AUC when the holdout rows of the target have a single class
+            lines.append(f"  {h} n/a: the real holdout rows of target {config.data.target!r} have one class; only "
+                         "accuracy and log-loss are scored")
     reports = settings.lake / "reports"
     lines += ["", "Where to look:",
               f"  collapse report  {reports / 'collapse_report.md'}  (plot: collapse_report.png)",
