@@ -4,17 +4,37 @@
 import dagster as dg
 import polars as pl
 
+from ouroboros.schema import ColumnRole, TableSchema
+
 OWNER = "team:ml-platform"
 
 
-def table_metadata(df: pl.DataFrame) -> dict:
-    """Row count and column schema, the way the Dagster UI shows them for any table asset."""
-    return {
-        "dagster/row_count": df.height,
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()]
-        ),
-    }
+ROLE_TEXT = {
+    ColumnRole.ID: "identifier: not modelled and not judged by the gate; synthetic rows get fresh unique values "
+                   "of the same type and format",
+    ColumnRole.TEXT: "free text: not modelled and not judged by the gate; synthetic rows get text made of words "
+                     "common to several real rows",
+}
+
+
+def table_metadata(df: pl.DataFrame, schema: TableSchema | None = None) -> dict:
+    """Row count and column schema, the way the Dagster UI shows them for any table asset; with `schema`, each
+    column also says how the pipeline treats it (its kind, and whether it is an identifier or free text)."""
+    specs = {c.name: c for c in schema.columns} if schema is not None else {}
+
+    def column(name: str, dtype) -> dg.TableColumn:
+        spec = specs.get(name)
+        if spec is None:
+            return dg.TableColumn(name, str(dtype))
+        role = ROLE_TEXT.get(spec.role, f"{spec.kind.value}: modelled by the generators and judged by the gate")
+        return dg.TableColumn(name, str(dtype), description=role, tags={"role": spec.role.value})
+
+    meta = {"dagster/row_count": df.height,
+            "dagster/column_schema": dg.TableSchema(columns=[column(n, t) for n, t in df.schema.items()])}
+    if schema is not None:
+        meta["regenerated_columns"] = dg.MetadataValue.json(
+            {c.name: c.role.value for c in schema.columns if c.role != ColumnRole.VALUE})
+    return meta
 
 
 def generator_key(study: str, generation: int) -> dg.AssetKey:

@@ -39,7 +39,8 @@ def pool_inputs(study: StudyConfig, generation: int) -> dict[str, dg.AssetIn]:
 KINDS = {"copula": "scipy", "gaussian": "numpy"}  # every other family is a PyTorch model
 
 
-def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefinition:
+def build_generator_asset(study: StudyConfig, generation: int,
+                          id_columns: tuple[str, ...] = ()) -> dg.AssetsDefinition:
     ins = pool_inputs(study, generation)
 
     @dg.asset(
@@ -72,7 +73,7 @@ def build_generator_asset(study: StudyConfig, generation: int) -> dg.AssetsDefin
         pool = build_pool(study.policy, generation, real if real is not None else pl.DataFrame(), batches,
                           lam=study.lam, seed=study.seed)
         seed = study.seed * 1000 + generation
-        gen = create(study.family, seed=seed, **study.params)
+        gen = create(study.family, seed=seed, id_columns=id_columns, **study.params)
         run_name = f"{study.name}/gen_{generation}"
         # the real-table (Delta) version real_train was cut from: any model traces back to exact real rows
         lineage = {"real_table_version": ver} if (ver := lake.real_table_version()) is not None else {}
@@ -133,6 +134,6 @@ def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | N
 def build_study_assets(config: PipelineConfig, study: StudyConfig) -> list[dg.AssetsDefinition]:
     out = []
     for k in range(study.generations):
-        out.append(build_generator_asset(study, k))
+        out.append(build_generator_asset(study, k, tuple(config.data.id_columns)))
         out.append(build_batch_asset(study, k, study.rows))
     return out

@@ -96,7 +96,7 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
         version = lake.real_table_head() if config.table_version is None else config.table_version
         df = lake.read_real(version)
         try:
-            infer_schema(df, target=data.target)
+            schema = infer_schema(df, target=data.target, id_columns=data.id_columns)
         except SchemaError as exc:
             raise dg.Failure(f"{lake.real_table_uri()}@{version}: {exc}") from exc
         files = sum(1 for e in lake.real_ledger().values() if e["version"] <= version) - 1
@@ -105,7 +105,7 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
                                   "fingerprint": fp, "run_id": context.run_id})
         context.log.info(f"real_data: {df.height} rows, real table version {version} "
                          f"(data.source + {files} accepted landed file(s))")
-        return dg.Output(df, metadata={**table_metadata(df), "source": data.source, "real_table_version": version,
+        return dg.Output(df, metadata={**table_metadata(df, schema), "source": data.source, "real_table_version": version,
                                        "real_table": dg.MetadataValue.path(lake.real_table_uri()),
                                        "accepted_files": files, "fingerprint": fp})
 
@@ -124,7 +124,8 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
         stratify = data.target if real_data[data.target].n_unique() <= 50 else None
         train, holdout = train_holdout_split(real_data, data.holdout_fraction, data.seed, stratify=stratify)
         version = {"real_table_version": lake.real_table_version()}
-        yield dg.Output(train, output_name="real_train", metadata={**table_metadata(train), **version})
+        schema = infer_schema(train, target=data.target, id_columns=data.id_columns)
+        yield dg.Output(train, output_name="real_train", metadata={**table_metadata(train, schema), **version})
         yield dg.Output(holdout, output_name="real_holdout", metadata={**table_metadata(holdout), **version})
 
     @dg.asset(
@@ -135,7 +136,8 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
     def real_contract(real_train: pl.DataFrame, gx_context: GreatExpectationsResource) -> dg.Output[dict]:
         rows = [s.rows or real_train.height for s in pipeline.studies]
         # the smallest batch has the widest sampling noise: bounds derived for it hold for larger ones
-        contract = derive_contract(real_train, pipeline.gate, batch_rows=min(rows), seed=data.seed)
+        contract = derive_contract(real_train, pipeline.gate, batch_rows=min(rows), seed=data.seed,
+                                   id_columns=data.id_columns)
         gx_context.save_suite(CONTRACT_SUITE, contract)
         table = "\n".join(f"| `{r.expectation}` | {r.why} |" for r in contract.rules)
         return dg.Output(contract.to_dict(), metadata={
@@ -184,7 +186,7 @@ def landing_suite(lake: LakeResource, gx_context: GreatExpectationsResource, pip
     if path.exists():
         schema = TableSchema.from_dict(json.loads(path.read_text()))
     else:
-        schema = infer_schema(lake.read_real(0), target=pipeline.data.target)
+        schema = infer_schema(lake.read_real(0), target=pipeline.data.target, id_columns=pipeline.data.id_columns)
         atomic_write_json(path, schema.to_dict())
     contract = landing_contract(schema, pipeline.landing)
     gx_context.save_suite(LANDING_SUITE, contract)
@@ -216,12 +218,12 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
                     "rows": int(known["rows"]), "archive": str(archive)}
         problem = Problem("duplicate_file", f"same content as {known['file']}, already in the real table as "
                           f"version {known['version']}; not appended twice")
-        return _quarantine(log, path, base, stamp, [problem], rows=_count_rows(path), lake=lake)
+        return _quarantine(log, path, base, stamp, [problem], rows=_count_rows(path, pipeline), lake=lake)
 
     try:
-        df = read_landed(path)
+        df = read_landed(path, pipeline.landing.null_values)
     except TableReadError as exc:
-        code = "empty" if size == 0 else "unreadable"
+        code = "empty" if size == 0 else getattr(exc, "code", "unreadable")
         return _quarantine(log, path, base, stamp, [Problem(code, str(exc))], rows=None, lake=lake)
 
     contract = landing_suite(lake, gx_context, pipeline)
@@ -256,9 +258,9 @@ def _quarantine(log, path: Path, base: dict, stamp: str, problems: list[Problem]
     return {**reason, "version": reason["table_version"]}
 
 
-def _count_rows(path: Path) -> int | None:
+def _count_rows(path: Path, pipeline: PipelineConfig) -> int | None:
     try:
-        return read_landed(path).height
+        return read_landed(path, pipeline.landing.null_values).height
     except TableReadError:
         return None
 

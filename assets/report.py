@@ -101,7 +101,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
         bands = scorecard_bands(records)
         if not bands and records:
             # a scorecard without noise keys: score bootstrap draws of fresh real rows like a batch instead
-            schema = infer_schema(real_train)
+            schema = infer_schema(real_train, id_columns=config.data.id_columns)
             rows = max((s.rows or real_train.height for s in config.studies), default=real_train.height)
             bands = noise_band(real_train, real_holdout,
                                lambda sample: evaluate(sample, real_train, real_holdout, config.gate,

@@ -59,7 +59,7 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
                          real_holdout: pl.DataFrame, lake: LakeResource,
                          mlflow_tracking: MlflowResource) -> dg.Output[dict]:
         target = config.data.target
-        schema = infer_schema(real_train, target=target)
+        schema = infer_schema(real_train, target=target, id_columns=config.data.id_columns)
         params = config.downstream.model_dump()
         synthetic_model = train_downstream(training_set, schema, target, **params)
         baseline_model = train_downstream(real_train, schema, target, **params)

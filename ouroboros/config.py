@@ -24,6 +24,8 @@ class DataConfig(_Strict):
     target: str = Field(description="column the downstream model predicts")
     holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 0
+    id_columns: list[str] = Field(default_factory=list, description="identifier columns: never modelled, "
+                                  "regenerated as fresh unique values (columns unique per row are also detected)")
 
 
 class StudyConfig(_Strict):
@@ -110,6 +112,8 @@ class LandingConfig(_Strict):
                                                       "share of its span on either side")
     extra_categories: dict[str, list[str]] = Field(default_factory=dict, description="categories declared valid "
                                                    "beyond those seen in the first accepted data, per column")
+    null_values: list[str] = Field(default_factory=lambda: ["", "NA", "N/A", "n/a", "null", "NaN"],
+                                   description="values of a landed CSV that read as null (the exact text)")
     max_attempts: int = Field(3, ge=1, description="times the sensor re-requests a file whose run ended with the "
                                                    "file still in landing (an interrupted ingest)")
     alert_webhook: str | None = Field(None, description="optional URL alerts are POSTed to as JSON; "

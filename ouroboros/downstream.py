@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ouroboros.quality.learners import auc
-from ouroboros.schema import ColumnKind, TableSchema
+from ouroboros.schema import ColumnKind, ColumnRole, TableSchema
 
 MAX_ONE_HOT = 50  # above this, the most frequent levels get a column each and the rest share one
 
@@ -32,8 +32,8 @@ class FeatureEncoder:
     def fit(cls, df: pl.DataFrame, schema: TableSchema, exclude: str) -> FeatureEncoder:
         numeric, categorical = {}, {}
         for spec in schema.columns:
-            if spec.name == exclude:
-                continue
+            if spec.name == exclude or spec.role != ColumnRole.VALUE:
+                continue  # identifiers and free text predict nothing that generalises
             s = df[spec.name]
             if spec.is_numeric:
                 x = s.to_physical().cast(pl.Float64).drop_nulls().drop_nans()
@@ -42,7 +42,8 @@ class FeatureEncoder:
                 numeric[spec.name] = (mean, std)
             else:
                 text = s.cast(pl.String)
-                levels = text.drop_nulls().value_counts(sort=True).head(MAX_ONE_HOT)[s.name].to_list()
+                counts = text.drop_nulls().alias("level").value_counts(sort=True, name="freq")
+                levels = counts.head(MAX_ONE_HOT)["level"].to_list()
                 categorical[spec.name] = sorted(levels)
         return cls(numeric, categorical)
 

@@ -19,11 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from ouroboros.config import LandingConfig
 from ouroboros.quality.contract import Contract, Rule, pandas_dtype_name
-from ouroboros.schema import ColumnKind, TableSchema
-from ouroboros.tables import SUPPORTED_SUFFIXES, TableReadError, read_table
+from ouroboros.schema import ColumnKind, ColumnRole, TableSchema
+from ouroboros.tables import TableReadError, read_table
 
 BOM = "\ufeff"
 _DELIMITERS = (";", "\t", "|")
@@ -33,7 +34,7 @@ _DELIMITERS = (";", "\t", "|")
 class Problem:
     """One reason a landed file was refused."""
 
-    code: str  # unreadable | empty | missing_columns | extra_columns | wrong_type | contract | duplicate_file
+    code: str  # unsupported_format | encoding | unreadable | empty | missing_columns | extra_columns | wrong_type | contract | duplicate_file
     detail: str
     column: str | None = None
     expectation: str | None = None
@@ -52,37 +53,99 @@ def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zst")
+LANDING_FORMATS = (*CSV_SUFFIXES, ".parquet", ".pq")
+
+
+class LandingReadError(TableReadError):
+    """A landed file could not be read; `code` is the quarantine reason (unsupported_format, encoding, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def is_landing_candidate(name: str) -> bool:
-    """Files the sensor may take: CSV/parquet, not hidden and not a writer's temp file (`.x.csv`, `x.csv.part`)."""
-    return not name.startswith((".", "~")) and Path(name).suffix.lower() in SUPPORTED_SUFFIXES
+    """Files the sensor takes: anything but hidden files and writers' temp files (`.x.csv`, `x.csv.part`).
+
+    A file of an unsupported format is taken too, so it is quarantined with a reason instead of waiting forever.
+    """
+    return not name.startswith((".", "~")) and not name.lower().endswith(TEMP_SUFFIXES)
 
 
-def read_landed(path: str | Path) -> pl.DataFrame:
-    """Read a landed CSV or parquet; a UTF-8 byte-order mark and stray spaces around column names are removed.
+def landing_format(path: str | Path) -> str | None:
+    """The accepted format a file name ends with (".csv.gz", ".parquet", ...), or None."""
+    name = Path(path).name.lower()
+    return next((f for f in sorted(LANDING_FORMATS, key=len, reverse=True) if name.endswith(f)), None)
+
+
+def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.DataFrame:
+    """Read a landed CSV (plain, gzip or zstd) or parquet file; byte-order marks and stray spaces around column
+    names are removed, and `null_values` (landing.null_values) read as nulls.
 
     CSV columns are read as text and cast to the real dtypes afterwards (`cast_to_schema`), so a value that does
     not fit is reported by name rather than silently re-typing the column, and no time goes on type inference
     (polars' date sniffing alone costs a minute on a 50 MB file). Windows line endings are handled by the reader.
-    Raises TableReadError if the file cannot be read.
+    The text may be UTF-8, UTF-16 with a byte-order mark (what spreadsheet programs export), or Windows-1252 /
+    Latin-1. Raises LandingReadError (a TableReadError) with a reason code if the file cannot be read.
     """
     path = Path(path)
-    if path.suffix.lower() != ".csv":
-        df = read_table(path)
-    else:
-        if not path.exists() or path.stat().st_size == 0:
-            return read_table(path)  # the reader's own message for a missing or empty file
+    fmt = landing_format(path)
+    if fmt is None:
+        raise LandingReadError("unsupported_format", f"{path.name}: unsupported file format; land one of "
+                               f"{', '.join(LANDING_FORMATS)} (CSV must be comma-separated, with a header row)")
+    if not path.exists() or path.stat().st_size == 0:
+        return read_table(path)  # the reader's own message for a missing or empty file
+    if fmt in CSV_SUFFIXES:
+        text = _utf8_bytes(path)
         try:
-            df = pl.read_csv(path, infer_schema=False)
+            df = pl.read_csv(text, infer_schema=False, null_values=null_values)
         except Exception as exc:
-            raise TableReadError(f"{path}: could not be read as UTF-8 CSV: {exc}") from exc
+            raise LandingReadError("unreadable", f"{path}: could not be read as CSV: {exc}") from exc
         if df.height == 0:
-            raise TableReadError(f"{path}: the table has a header but no rows")
+            raise LandingReadError("empty", f"{path}: the table has a header but no rows")
+    else:
+        df = read_table(path)
+        # pandas writes a non-default index as an extra column: it is not data
+        df = df.drop([c for c in df.columns if c.startswith("__index_level_")])
     clean = [c.lstrip(BOM).strip() for c in df.columns]
     if clean != df.columns:
         if len(set(clean)) != len(clean):
             raise TableReadError(f"{path}: column names collide once spaces/BOM are removed: {df.columns}")
         df = df.rename(dict(zip(df.columns, clean)))
     return df
+
+
+def _utf8_bytes(path: Path) -> bytes:
+    """The file's text as UTF-8 bytes: decompressed, and re-encoded if it was UTF-16 or Windows-1252/Latin-1."""
+    try:
+        with pa.input_stream(str(path), compression="detect") as f:
+            data = f.read()
+    except Exception as exc:
+        raise LandingReadError("unreadable", f"{path}: could not be decompressed: {exc}") from exc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16").encode()
+        except UnicodeDecodeError as exc:
+            raise LandingReadError("encoding", f"{path}: starts with a UTF-16 byte-order mark but is not valid "
+                                   f"UTF-16 ({exc}); save it as UTF-8 CSV") from exc
+    if b"\x00" in data:  # UTF-16 or UTF-32 without a byte-order mark (ASCII in it is valid UTF-8), or binary
+        raise LandingReadError("encoding", f"{path}: not UTF-8 text (it contains NUL bytes: UTF-16 without a "
+                               "byte-order mark, or a binary file); save it as UTF-8 CSV")
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError:
+        pass
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if not any(ord(c) < 32 and c not in "\t\r\n" for c in text):
+            return text.encode()
+    raise LandingReadError("encoding", f"{path}: not UTF-8, UTF-16 or Latin-1 text; save it as UTF-8 CSV")
 
 
 def structural_problems(df: pl.DataFrame, schema: TableSchema) -> list[Problem]:
@@ -128,6 +191,10 @@ def _cast(s: pl.Series, dtype: pl.DataType) -> pl.Series:
     if dtype == pl.Boolean and s.dtype == pl.String:
         words = {"true": True, "1": True, "false": False, "0": False}
         return s.str.strip_chars().str.to_lowercase().replace_strict(words, default=None, return_dtype=pl.Boolean)
+    if s.dtype == pl.String and isinstance(dtype, pl.Datetime):  # polars 2 parses text, it does not cast it
+        return s.str.to_datetime(time_unit=dtype.time_unit, time_zone=dtype.time_zone, strict=False)
+    if s.dtype == pl.String and dtype == pl.Date:
+        return s.str.to_date(strict=False)
     return s.cast(dtype, strict=False)
 
 
@@ -152,6 +219,8 @@ def landing_contract(schema: TableSchema, config: LandingConfig) -> Contract:
             rules.append(Rule("ExpectColumnValuesToNotBeNull", {"column": col, "mostly": round(1.0 - max_null, 6)},
                               f"{col} has at most {max_null:.1%} nulls (first accepted data: "
                               f"{spec.null_fraction:.1%})"))
+        if spec.role != ColumnRole.VALUE:
+            continue  # new rows bring new ids and new text: no range or category set applies
         if spec.kind in (ColumnKind.CONTINUOUS, ColumnKind.INTEGER) and spec.min is not None:
             slack = (spec.max - spec.min) * config.range_slack
             lo, hi = spec.min - slack, spec.max + slack
@@ -189,7 +258,7 @@ def _evidence(df: pl.DataFrame, column: str, rule: Rule) -> str | None:
     if rule.expectation == "ExpectColumnValuesToBeInSet":
         values = s.drop_nulls().cast(pl.String)
         unseen = values.filter(~values.is_in(rule.kwargs["value_set"]))
-        counts = unseen.value_counts(sort=True).head(5).rows()
+        counts = unseen.alias("value").value_counts(sort=True, name="n").head(5).rows()
         return f"{unseen.len()} row(s) with unseen categories " + ", ".join(f"{v!r} x{n}" for v, n in counts)
     if rule.expectation == "ExpectColumnValuesToNotBeNull":
         return f"{s.null_count()} of {s.len()} values are null"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
@@ -14,6 +16,14 @@ class ColumnKind(str, Enum):
     BOOLEAN = "boolean"
     CATEGORICAL = "categorical"
     DATETIME = "datetime"
+
+
+class ColumnRole(str, Enum):
+    """What the pipeline does with a column: model it, or regenerate it outside the generators."""
+
+    VALUE = "value"  # modelled by the generators and judged by the gate
+    ID = "id"  # an identifier: never modelled; fresh unique values of the same type and format are made
+    TEXT = "text"  # free text: never modelled jointly; regenerated from common words (ouroboros.identifiers)
 
 
 class SchemaError(ValueError):
@@ -32,6 +42,7 @@ class ColumnSpec:
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] = ()  # as text; booleans are ("false", "true")
+    role: ColumnRole = ColumnRole.VALUE
 
     @property
     def is_numeric(self) -> bool:
@@ -53,6 +64,11 @@ class TableSchema:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def modelled(self) -> list[str]:
+        """Columns the generators model and the gate judges (not identifiers, not free text)."""
+        return [c.name for c in self.columns if c.role == ColumnRole.VALUE]
+
     def column(self, name: str) -> ColumnSpec:
         for c in self.columns:
             if c.name == name:
@@ -63,13 +79,15 @@ class TableSchema:
         d = asdict(self)
         for c in d["columns"]:
             c["kind"] = c["kind"].value
+            c["role"] = ColumnRole(c["role"]).value
             c["categories"] = list(c["categories"])
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TableSchema:
         cols = tuple(
-            ColumnSpec(**{**c, "kind": ColumnKind(c["kind"]), "categories": tuple(c["categories"])})
+            ColumnSpec(**{**c, "kind": ColumnKind(c["kind"]), "categories": tuple(c["categories"]),
+                          "role": ColumnRole(c.get("role", "value"))})
             for c in d["columns"]
         )
         return cls(columns=cols, target=d.get("target"), row_count=d.get("row_count", 0), extra=d.get("extra", {}))
@@ -103,18 +121,71 @@ def column_kind(name: str, dtype: pl.DataType) -> ColumnKind:
     )
 
 
-def infer_schema(df: pl.DataFrame, target: str | None = None) -> TableSchema:
-    """Profile a real table: kind, dtype, null share, range and category set of every column."""
+# An integer column unique per row is an identifier only when its name says so (a heavy-tailed count or an
+# amount in cents can be unique per row too): a token like these, e.g. `id`, `customer_id`, `OrderNo`, `uuid`.
+_ID_TOKENS = {"id", "ids", "uuid", "guid", "key", "pk", "no", "nr", "num", "number", "code", "ref", "identifier"}
+MIN_ID_ROWS = 10  # below this, a column being unique per row says nothing
+
+
+def _name_tokens(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)  # camelCase -> camel Case
+    return [t for t in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if t]
+
+
+def looks_like_id_name(name: str) -> bool:
+    tokens = _name_tokens(name)
+    return bool(tokens) and (tokens[-1] in _ID_TOKENS or tokens[0] in ("id", "uuid", "guid"))
+
+
+def column_role(s: pl.Series, target: str | None = None, declared: Sequence[str] = ()) -> ColumnRole:
+    """ID when declared, or unique per row (strings; integers whose name says ID); TEXT for free text.
+
+    Free text is a string column where most values differ and values have three words or more on average (a
+    city or a product name has fewer): as a category it could only
+    be copied row by row from the real data, which is both useless and a privacy leak.
+    """
+    if s.name in declared:
+        return ColumnRole.ID
+    if s.name == target or s.len() < MIN_ID_ROWS:
+        return ColumnRole.VALUE
+    is_string = isinstance(s.dtype, (pl.String, pl.Categorical, pl.Enum))
+    if not (is_string or isinstance(s.dtype, INTEGER_DTYPES)):
+        return ColumnRole.VALUE
+    values = s.drop_nulls()
+    if len(values) == 0:
+        return ColumnRole.VALUE
+    distinct = values.n_unique()
+    text = values.cast(pl.String) if is_string else None
+    if text is not None and distinct >= 0.5 * len(values) and distinct > MIN_ID_ROWS \
+            and text.str.count_matches(r"\s+").mean() >= 2:
+        return ColumnRole.TEXT
+    if s.null_count() == 0 and distinct == s.len() and (is_string or looks_like_id_name(s.name)):
+        return ColumnRole.ID
+    return ColumnRole.VALUE
+
+
+def infer_schema(df: pl.DataFrame, target: str | None = None, id_columns: Sequence[str] = ()) -> TableSchema:
+    """Profile a real table: kind, role, dtype, null share, range and category set of every column.
+
+    `id_columns` are identifiers the user declared (`data.id_columns`); others are detected (`column_role`).
+    """
     if df.width == 0:
         raise SchemaError("the table has no columns")
     if df.height == 0:
         raise SchemaError("the table has no rows")
     if target is not None and target not in df.columns:
         raise SchemaError(f"target column {target!r} is not in the table; columns are {df.columns}")
+    unknown = [c for c in id_columns if c not in df.columns]
+    if unknown:
+        raise SchemaError(f"id column(s) {unknown} (data.id_columns) are not in the table; columns are {df.columns}")
+    if target is not None and target in id_columns:
+        raise SchemaError(f"column {target!r} is both the target and an id column (data.id_columns); remove it "
+                          "from one of them")
     specs = []
     for name in df.columns:
         s = df[name]
         kind = column_kind(name, s.dtype)
+        role = column_role(s, target, id_columns)
         null_fraction = s.null_count() / len(s)
         lo = hi = None
         cats: tuple[str, ...] = ()
@@ -131,7 +202,7 @@ def infer_schema(df: pl.DataFrame, target: str | None = None) -> TableSchema:
             cats = ("false", "true")
         else:
             cats = tuple(sorted(s.cast(pl.String).drop_nulls().unique().to_list()))
-        specs.append(ColumnSpec(name, kind, str(s.dtype), float(null_fraction), lo, hi, cats))
+        specs.append(ColumnSpec(name, kind, str(s.dtype), float(null_fraction), lo, hi, cats, role))
     return TableSchema(columns=tuple(specs), target=target, row_count=df.height)
 
 

@@ -19,8 +19,9 @@ def train_holdout_split(
     groups = (
         [np.arange(df.height)]
         if stratify is None
-        else [np.asarray(idx) for idx in df.with_row_index("_i").group_by(stratify, maintain_order=True)
-              .agg(pl.col("_i"))["_i"].to_list()]
+        # fixed names on a two-column frame: no user column name can collide with the row index
+        else [np.asarray(idx) for idx in df.select(pl.col(stratify).alias("key")).with_row_index("row")
+              .group_by("key", maintain_order=True).agg(pl.col("row"))["row"].to_list()]
     )
     for idx in groups:
         take = int(round(len(idx) * holdout_fraction))

@@ -68,7 +68,9 @@ def _last_run(instance: dg.DagsterInstance, run_key: str):
 def build_landing_sensor(job: dg.JobDefinition, landing: Path, settle_seconds: float = 5.0,
                          max_attempts: int = 3, ingest_op: str = "real_ingest") -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
-               description=f"Starts {job.name} once for each new CSV or parquet file in {landing} (after it has "
+               description=f"Starts {job.name} once for each new file in {landing} (CSV, gzip or zstd CSV, parquet; "
+                           "any other format is quarantined as unsupported_format; dot files and .part files wait) "
+                           f"(after it has "
                            f"been unchanged for {settle_seconds:g} s and across two ticks).")
     def landing_sensor(context: dg.SensorEvaluationContext):
         cursor = LandingCursor.parse(context.cursor)

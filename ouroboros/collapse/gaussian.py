@@ -56,6 +56,10 @@ class GaussianReference(Generator):
         if other:
             raise GeneratorError(f"gaussian: the reference generator models numeric columns only; {other} are not "
                                  "(drop them, or use the copula family for mixed tables)")
+        empty = [c for c in df.columns if df[c].null_count() == df.height]
+        if empty:
+            raise GeneratorError(f"gaussian: column(s) {empty} are entirely null, so every row would be dropped; "
+                                 "drop them, or use the copula family")
         x = df.select(pl.all().cast(pl.Float64)).drop_nulls().drop_nans().to_numpy()
         self._mean, self._cov = fit_moments(x, ddof=self.params["ddof"])
         if callback is not None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from ouroboros.generators.base import META_FILE, Generator, GeneratorError, ProgressCallback
+from ouroboros.identifiers import WithIdentifiers
 
 # family -> "module:Class"; imported lazily so using the copula never pays for importing torch
 FAMILIES: dict[str, str] = {
@@ -33,9 +35,12 @@ def register(family: str, target: str) -> None:
     FAMILIES[family] = target
 
 
-def create(family: str, **params: Any) -> Generator:
-    """Make an unfitted generator of `family` with validated hyperparameters."""
-    return _class_for(family)(**params)
+def create(family: str, id_columns: Sequence[str] = (), **params: Any) -> Generator:
+    """Make an unfitted generator of `family` with validated hyperparameters.
+
+    Identifier and free-text columns (declared in `id_columns` or detected) are regenerated, never modelled.
+    """
+    return WithIdentifiers(_class_for(family)(**params), id_columns)
 
 
 def load(path: str | Path, device: str | None = None) -> Generator:
@@ -45,7 +50,7 @@ def load(path: str | Path, device: str | None = None) -> Generator:
     if not meta_path.exists():
         raise GeneratorError(f"{path}: not a saved generator (no {META_FILE}); pass the folder given to save()")
     meta = json.loads(meta_path.read_text())
-    return _class_for(meta["family"]).restore(path, meta, device=device)
+    return WithIdentifiers.around_loaded(_class_for(meta["family"]).restore(path, meta, device=device), path)
 
 
 __all__ = ["FAMILIES", "Generator", "GeneratorError", "ProgressCallback", "create", "load", "register"]

@@ -159,9 +159,10 @@ class TableEncoder:
                 counts = np.array([(s == False).sum(), (s == True).sum()])  # noqa: E712 - polars elementwise
                 _fit_levels(code, [False, True], counts, self.max_levels)
             else:
-                vc = s.cast(pl.String).drop_nulls().value_counts(sort=True)
-                vc = vc.sort(["count", vc.columns[0]], descending=[True, False])
-                _fit_levels(code, vc[vc.columns[0]].to_list(), vc["count"].to_numpy(), self.max_levels, sort=False)
+                # fixed names: a column called "count" would collide with value_counts' own output column
+                vc = s.cast(pl.String).drop_nulls().alias("level").value_counts(name="freq")
+                vc = vc.sort(["freq", "level"], descending=[True, False])
+                _fit_levels(code, vc["level"].to_list(), vc["freq"].to_numpy(), self.max_levels, sort=False)
             if code.mode == "discrete" and code.null:
                 code.levels.append(None)
             self.columns.append(code)

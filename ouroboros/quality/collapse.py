@@ -57,8 +57,8 @@ def numeric_indicators(real: np.ndarray, synthetic: np.ndarray, holdout: np.ndar
 def survival(real: pl.Series, synthetic: pl.Series, rare_share: float) -> dict[str, float]:
     """Share of the real categories present in the batch, overall and for the rare ones (real share below
     `rare_share`), with the band a real sample of the batch's size would show."""
-    counts = real.cast(pl.String).drop_nulls().value_counts(name="n")
-    levels = counts[counts.columns[0]].to_list()
+    counts = real.cast(pl.String).drop_nulls().alias("level").value_counts(name="n")
+    levels = counts["level"].to_list()
     if not levels:
         return {}
     p = counts["n"].to_numpy() / counts["n"].sum()

@@ -6,6 +6,7 @@ core stays free of GX while `resources/great_expectations.py` turns each rule in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -13,7 +14,7 @@ import pandas as pd
 import polars as pl
 
 from ouroboros.config import GateConfig
-from ouroboros.schema import INTEGER_DTYPES, ColumnKind, TableSchema, infer_schema
+from ouroboros.schema import INTEGER_DTYPES, ColumnKind, ColumnRole, TableSchema, infer_schema
 
 # 0.5%/99.5% catch a batch winsorised at the real 1%/99% (its own 1%/99% quantiles stay put)
 TAIL_QUANTILES = (0.005, 0.01, 0.99, 0.995)
@@ -69,6 +70,10 @@ def validation_frame(df: pl.DataFrame) -> pd.DataFrame:
             columns[name] = pd.Series(array_type(values, mask), copy=False)
         elif isinstance(dtype, (pl.String, pl.Categorical, pl.Enum)):
             columns[name] = pd.Series(s.cast(pl.String).to_numpy().astype(object), dtype=object)
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            # GX's type rule cannot name a zoned pandas dtype: compare as UTC wall time (the scorecard checks the
+            # zone itself, as part of the exact dtype)
+            columns[name] = s.dt.convert_time_zone("UTC").dt.replace_time_zone(None).to_pandas()
         else:
             columns[name] = s.to_pandas(use_pyarrow_extension_array=False)
     return pd.DataFrame(columns, index=pd.RangeIndex(df.height))
@@ -83,10 +88,13 @@ def pandas_dtype_name(dtype: pl.DataType) -> str:
 
 
 def derive_contract(
-    real: pl.DataFrame, gate: GateConfig, batch_rows: int | None = None, seed: int = 0, bootstrap_draws: int = 200
+    real: pl.DataFrame, gate: GateConfig, batch_rows: int | None = None, seed: int = 0, bootstrap_draws: int = 200,
+    id_columns: Sequence[str] = (),
 ) -> Contract:
-    """Rules for columns, types, nulls, ranges, category sets, spread and tails, from `real`."""
-    schema = infer_schema(real)
+    """Rules for columns, types, nulls, ranges, category sets, spread and tails, from `real`.
+
+    Identifiers get only type, null and uniqueness rules; free text only type and null rules."""
+    schema = infer_schema(real, id_columns=id_columns)
     n = batch_rows or real.height
     rng = np.random.default_rng(seed)
     rules: list[Rule] = [
@@ -103,6 +111,11 @@ def derive_contract(
         max_null = min(1.0, spec.null_fraction + gate.null_tolerance) if spec.null_fraction > 0 else 0.0
         rules.append(Rule("ExpectColumnValuesToNotBeNull", {"column": col, "mostly": round(1.0 - max_null, 6)},
                           f"{col} has at most {max_null:.2%} nulls (real: {spec.null_fraction:.2%})"))
+        if spec.role != ColumnRole.VALUE:  # regenerated, not modelled (ouroboros.identifiers)
+            if spec.role == ColumnRole.ID:
+                rules.append(Rule("ExpectColumnValuesToBeUnique", {"column": col},
+                                  f"{col} is an identifier: fresh values, unique per row"))
+            continue
         if spec.kind in (ColumnKind.CONTINUOUS, ColumnKind.INTEGER) and spec.min is not None:
             rules.append(Rule("ExpectColumnValuesToBeBetween",
                               {"column": col, "min_value": spec.min, "max_value": spec.max, "mostly": gate.range_mostly},
@@ -113,7 +126,7 @@ def derive_contract(
         elif spec.kind == ColumnKind.CATEGORICAL:
             rules.append(Rule("ExpectColumnValuesToBeInSet", {"column": col, "value_set": list(spec.categories)},
                               f"{col} uses only the {len(spec.categories)} real categories"))
-            shares = real[col].cast(pl.String).drop_nulls().value_counts(normalize=True, name="p")
+            shares = real[col].cast(pl.String).drop_nulls().alias("level").value_counts(normalize=True, name="p")
             sure = sorted(v for v, p in shares.iter_rows() if 1.0 - (1.0 - p) ** n >= SURE_SEEN)
             if sure:
                 rules.append(Rule("ExpectColumnDistinctValuesToContainSet", {"column": col, "value_set": sure},

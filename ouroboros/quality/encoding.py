@@ -48,8 +48,8 @@ class Encoder:
                 edges = np.unique(np.quantile(x, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1])) if len(x) else np.array([])
                 bins[spec.name] = edges
             else:
-                counts = text_values(s).drop_nulls().value_counts(sort=True)
-                categorical[spec.name] = counts[s.name].head(MAX_LEVELS).to_list()
+                counts = text_values(s).drop_nulls().alias("level").value_counts(sort=True, name="freq")
+                categorical[spec.name] = counts["level"].head(MAX_LEVELS).to_list()
         return cls(numeric, categorical, bins)
 
     @property

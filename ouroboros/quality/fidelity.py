@@ -24,9 +24,9 @@ def ks_shape(a_sorted: np.ndarray, b_sorted: np.ndarray) -> float:
 
 def tv_shape(real: pl.Series, synthetic: pl.Series) -> float:
     """1 - total variation distance of the level frequencies (null counts as a level)."""
-    p = real.cast(pl.String).fill_null("\x00null").value_counts(normalize=True, name="p")
-    q = synthetic.cast(pl.String).fill_null("\x00null").value_counts(normalize=True, name="q")
-    joined = p.join(q, on=p.columns[0], how="full", coalesce=True).fill_null(0.0)
+    p = real.cast(pl.String).fill_null("\x00null").alias("level").value_counts(normalize=True, name="p")
+    q = synthetic.cast(pl.String).fill_null("\x00null").alias("level").value_counts(normalize=True, name="q")
+    joined = p.join(q, on="level", how="full", coalesce=True).fill_null(0.0)
     return float(1.0 - 0.5 * (joined["p"] - joined["q"]).abs().sum())
 
 

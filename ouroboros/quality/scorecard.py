@@ -8,18 +8,20 @@ band fresh real data of the same size shows, so sampling noise alone never block
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import polars as pl
 
 from ouroboros.config import GateConfig
+from ouroboros.identifiers import gate_view
 from ouroboros.quality import collapse as col_ind
 from ouroboros.quality.encoding import Encoder, numeric_values
 from ouroboros.quality.fidelity import NUMERIC_KINDS, column_shape, cramers_v, pair_trends
 from ouroboros.quality.learners import detection_auc, linear_utility
 from ouroboros.quality.neighbours import closer_to_train_share, knn_dists, prdc, privacy_distances
-from ouroboros.schema import ColumnKind, TableSchema, infer_schema
+from ouroboros.schema import ColumnKind, TableSchema
 
 CHECKS = ("contract", "fidelity", "privacy", "collapse")
 
@@ -106,11 +108,12 @@ def evaluate(
     config: GateConfig | None = None,
     schema: TableSchema | None = None,
     target: str | None = None,
+    id_columns: Sequence[str] = (),
 ) -> Scorecard:
     """Score a batch on fidelity, diversity, privacy, utility (with a `target`) and collapse indicators;
-    `passed` says whether it may feed training."""
+    `passed` says whether it may feed training. Identifier and free-text columns are left out."""
     config = config or GateConfig()
-    schema = schema or infer_schema(real_train)
+    synthetic, real_train, real_holdout, schema = gate_view(synthetic, real_train, real_holdout, schema, id_columns)
     if synthetic.columns != schema.names:
         f = Failure("contract", "columns", 0.0, 1.0, f"batch columns {synthetic.columns} != real {schema.names}")
         return Scorecard(passed=False, failures=[f], scores={})
