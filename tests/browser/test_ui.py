@@ -279,4 +279,5 @@ def test_landing_sensor_starts_a_run_for_a_landed_file(page, server, demo):
     shot(page, "10_landing_sensor_requested_a_run")
     open_(page, server, "/runs")
     page.get_by_text("production_job", exact=True).first.wait_for()
+    page.get_by_text("landed_file: new_rows.parquet").first.wait_for()  # the run is for that file
     shot(page, "11_landing_run_started")
