@@ -7,6 +7,7 @@ when a generation is materialised on its own in a later run.
 """
 
 
+import json
 import time
 
 import dagster as dg
@@ -16,11 +17,14 @@ import polars as pl
 import ouroboros.collapse  # noqa: F401 - registers the "gaussian" reference family
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
 from assets.progress import FitProgress
+from ouroboros.privacy.chain import chain_entry, parents_in_pool
+from ouroboros.privacy.report import PrivacyReport
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.generators import create, load
 from ouroboros.policies import build_pool
 from ouroboros.verdict import GateRefusal, fingerprint, require_approved
 from resources import LakeResource, MlflowResource
+from resources.lake import asset_file
 
 
 def pool_inputs(study: StudyConfig, generation: int) -> dict[str, dg.AssetIn]:
@@ -37,6 +41,41 @@ def pool_inputs(study: StudyConfig, generation: int) -> dict[str, dg.AssetIn]:
 
 
 KINDS = {"copula": "scipy", "gaussian": "numpy"}  # every other family is a PyTorch model
+
+
+def _parent_records(lake: LakeResource, study: StudyConfig, pool) -> dict[int, dict]:
+    """Stored records of the generations whose batches are in the pool (they carry their chain's ε)."""
+    out = {}
+    for j in parents_in_pool(pool.composition):
+        path = asset_file(lake.root, generator_key(study.name, j).path, ".json")
+        if path.exists():
+            out[j] = json.loads(path.read_text())
+    return out
+
+
+def privacy_fields(generation: int, privacy: dict | None, composition: dict, parents: dict[int, dict]) -> dict:
+    return {"privacy": privacy, **chain_entry(generation, privacy, composition, parents)}
+
+
+def log_privacy(privacy: dict | None, fields: dict) -> None:
+    if privacy:
+        mlflow.log_params({f"dp.{k}": privacy[k] for k in ("epsilon_requested", "delta", "max_grad_norm",
+                                                           "noise_multiplier", "accountant")})
+        mlflow.log_metrics({k: v for k, v in PrivacyReport.from_dict(privacy).metrics().items()})
+    mlflow.log_param("dp", bool(privacy))
+    if fields["chain_epsilon"] is not None:
+        mlflow.log_metric("dp.chain_epsilon", fields["chain_epsilon"])
+
+
+def privacy_metadata(privacy: dict | None, fields: dict) -> dict:
+    chain = fields["chain_epsilon"]
+    out = {"dp": bool(privacy), "chain_epsilon": round(chain, 4) if chain is not None else "unbounded (no DP)"}
+    if privacy:
+        out.update({f"dp_{k}": round(float(privacy[k]), 6) for k in (
+            "epsilon_requested", "epsilon_spent", "epsilon_training", "epsilon_preprocessing", "delta",
+            "noise_multiplier", "max_grad_norm", "sample_rate")})
+        out["dp_columns"] = dg.MetadataValue.json(privacy["columns"])
+    return out
 
 
 def build_generator_asset(study: StudyConfig, generation: int,
@@ -96,18 +135,21 @@ def build_generator_asset(study: StudyConfig, generation: int,
                 gen.fit(pool.rows, callback=progress)
                 fit_seconds = time.perf_counter() - started
             mlflow.log_metric("fit_seconds", fit_seconds)
+            # dp hook: ε requested/spent, δ, noise and clipping as params and metrics; the chain's ε in the record
+            privacy = privacy_fields(generation, gen.privacy, pool.composition, _parent_records(lake, study, pool))
+            log_privacy(gen.privacy, privacy)
             target = lake.generator_dir(study.name, generation)
             lake.replace_dir(target, gen.save)
             model_uri = mlflow_tracking.log_generator(target)
             url = mlflow_tracking.run_url(run)
         record = {"study": study.name, "family": study.family, "generation": generation, "path": str(target),
                   "seed": seed, "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
-                  "pool": pool.composition, "parents": parents, **lineage}
+                  "pool": pool.composition, "parents": parents, **lineage, **privacy}
         return dg.Output(record, metadata={
             "mlflow_run": dg.MetadataValue.url(url), "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
             "fit_seconds": round(fit_seconds, 3), "pool_rows": pool.rows.height,
             "pool_composition": dg.MetadataValue.json(pool.composition), "path": dg.MetadataValue.path(str(target)),
-            **lineage,
+            **lineage, **privacy_metadata(gen.privacy, privacy),
         })
 
     return generator

@@ -27,6 +27,7 @@ from ouroboros.report import (
     report_table,
     scorecard_bands,
 )
+from ouroboros.privacy.chain import privacy_section
 from ouroboros.report_plot import plot_report
 from ouroboros.schema import infer_schema
 from resources import LakeResource, MlflowResource
@@ -123,6 +124,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
                     approved[study] = (f"`{registered_model_name(study)}@{APPROVED_ALIAS}` = version {version} "
                                        f"(generation {passed[-1]['generation']})")
             page = report_markdown(records, plot.name if plot else None, bands, approved)
+            page += privacy_section({s: [gen for _, gen in chain] for s, chain in chains.items()})  # dp hook
             atomic_write_bytes(out / "collapse_report.md", page.encode())
             mlflow.log_artifacts(str(out), artifact_path="collapse_report")
             mlflow.log_metrics({f"{r.study}.{k}.g{r.generation}": v for r in records
@@ -139,6 +141,8 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
             "guard_trips": dg.MetadataValue.json({s: (list(t) if t else None) for s, t in trips.items()}),
             "first_movers": dg.MetadataValue.json({s: ([m[0], m[1]] if m else None) for s, m in movers.items()}),
             "approved_generators": dg.MetadataValue.json(approved),
+            "chain_epsilon": dg.MetadataValue.json({s: (chain[-1][1].get("chain_epsilon") if chain else None)
+                                                    for s, chain in chains.items()}),  # dp hook; null = unbounded
         })
 
     return collapse_report

@@ -27,9 +27,11 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
     )
     def training_set(context: dg.AssetExecutionContext, lake: LakeResource):
         approved, refused = [], {}
+        # only verdicts made under today's gate settings, target and real data count
+        rules = lake.current_rules(config.gate.model_dump(), config.data.target)
         for k, asset_key in enumerate(batch_keys):
             key = key_text(asset_key)
-            stored = lake.read_batch_with_verdict(asset_key.path)
+            stored = lake.read_batch_with_verdict(asset_key.path, rules=rules)
             try:
                 if stored is None:
                     raise GateRefusal(f"{key}: the batch has not been materialised")

@@ -48,52 +48,72 @@ class DownstreamConfig(_Strict):
 
 
 class GateConfig(_Strict):
-    """Thresholds of the gate; each number is the bound a batch must meet."""
+    """The gate's rules. A blocking limit refuses a batch when it is worse than the threshold here (the effect
+    that matters) AND worse than fresh real rows of its size plausibly score (a test at the false-refusal rate,
+    shared over all tests of the batch). docs/gate.md lists every test and its null."""
 
-    spread_tolerance: float = Field(0.15, ge=0, description="allowed relative gap of a column's std beyond noise")
-    range_mostly: float = Field(0.999, gt=0, le=1, description="share of values that must lie in the real range")
-    null_tolerance: float = Field(0.02, ge=0, le=1, description="allowed absolute excess of null share")
-    min_column_shape: float = Field(0.80, ge=0, le=1, description="lowest per-column shape score allowed")
-    max_exact_copy_rate: float = Field(0.0, ge=0, le=1, description="share of rows that copy a real_train row")
-    min_category_survival: float = Field(0.9, ge=0, le=1, description="share of real categories a batch must keep "
-                                         "(lowered to what a real sample of the batch's size keeps, if less)")
-    # -- hard limits beyond the univariate contract (each also widened to the real-data noise band) --
-    min_pair_trend: float = Field(0.9, ge=0, le=1, description="mean pair-trend score below this (and 0.05 below "
-                                                                 "fresh real rows') warns")
-    min_association_retention: float = Field(0.15, ge=0, description="lowest share of the real associations between "
-                                                                    "columns (Cramér's V) a batch must keep")
-    association_min_v: float = Field(0.2, gt=0, le=1, description="real pairs with at least this Cramér's V count as "
-                                                                  "associated")
-    min_variance_ratio: float = Field(0.75, ge=0, description="lowest batch/real variance ratio of a numeric column")
-    max_variance_ratio: float = Field(1.5, ge=0, description="highest batch/real variance ratio of a numeric column")
-    min_tail_ratio: float = Field(0.5, ge=0, description="lowest share of the real tail mass (beyond the real 1%/99% "
-                                                         "quantiles) a numeric column must keep")
-    rare_category_share: float = Field(0.05, gt=0, lt=1, description="a real category below this share is rare")
+    false_refusal_rate: float = Field(0.01, gt=0, lt=0.5, description="chance that a batch of fresh real rows is "
+                                      "refused, for the batch as a whole (Bonferroni over all blocking tests)")
+    contract_share: float = Field(0.1, gt=0, lt=1, description="share of the false-refusal rate spent by the Great "
+                                  "Expectations contract; the scorecard's tests share the rest")
+    spread_tolerance: float = Field(0.15, ge=0, description="contract: a column's std may differ from the real one "
+                                    "by this share (or by what fresh real rows of the batch's size show, if more)")
+    range_mostly: float = Field(0.999, gt=0, le=1, description="contract: share of values that must lie in the real "
+                                "range (lowered to what fresh real rows of the batch's size show, if less)")
+    null_tolerance: float = Field(0.02, ge=0, le=1, description="allowed excess of a column's null share over "
+                                  "real_train's")
+    min_column_shape: float = Field(0.80, ge=0, le=1, description="per-column shape (1 - KS or 1 - TVD) below this "
+                                    "is refused when the KS or chi-square test shows it beyond noise")
+    max_exact_copy_rate: float = Field(0.0, ge=0, le=1, description="allowed excess share of rows that copy (or "
+                                       "nearly copy) a real_train row over fresh real rows' share")
+    min_category_survival: float = Field(0.9, ge=0, le=1, description="share of real categories a batch must keep")
+    rare_category_share: float = Field(0.02, gt=0, lt=1, description="a real category below this share is rare")
     min_rare_category_survival: float = Field(0.8, ge=0, le=1, description="share of the rare real categories a "
-                                                                            "batch must keep")
-    max_closer_to_train_share: float = Field(0.75, ge=0, le=1, description="highest share of rows nearer to real_train "
-                                                                           "than to real_holdout (0.5 is healthy)")
-    near_copy_distance: float = Field(0.05, gt=0, description="encoded distance (real std units; one category "
-                                                               "mismatch is 1) under which a row is a near copy")
-    max_detection_auc: float = Field(0.98, ge=0.5, le=1, description="highest real-vs-synthetic classifier AUC")
+                                              "batch must keep")
+    min_association_retention: float = Field(0.4, ge=0, description="share of the real associations (Cramér's V "
+                                             "of associated pairs), overall and per column, a batch must keep")
+    association_min_v: float = Field(0.2, gt=0, le=1, description="real pairs with at least this Cramér's V count as "
+                                     "associated")
+    min_variance_ratio: float = Field(0.9, ge=0, description="lowest batch/real variance ratio of a numeric column")
+    max_variance_ratio: float = Field(1.25, ge=0, description="highest batch/real variance ratio of a numeric column")
+    min_tail_ratio: float = Field(0.5, ge=0, description="lowest share of the real tail mass (beyond the real 1%/99% "
+                                  "quantiles) a numeric column must keep")
+    max_closer_to_train_excess: float = Field(0.05, ge=0, le=1, description="allowed excess of the share of rows "
+                                              "nearer to real_train than to real_holdout over fresh real rows' share")
+    near_copy_distance: float = Field(0.05, gt=0, description="a row within this many real std per numeric column "
+                                      "(RMS) of a real_train row, every category equal, is a near copy")
+    max_mode_share: float = Field(0.05, ge=0, le=1, description="allowed excess share of the batch taken by one "
+                                  "repeated row over that row's real_train share (mode collapse)")
+    max_detection_auc: float = Field(0.7, ge=0.5, le=1, description="highest AUC of gradient-boosted trees telling "
+                                     "synthetic from real rows")
+    min_utility_retention: float = Field(0.5, description="lowest share of a real-trained model's skill a model "
+                                         "trained on the batch must keep (tested on real_holdout; below 0: worse "
+                                         "than predicting the commonest class or the mean)")
+    min_pair_trend: float = Field(0.9, ge=0, le=1, description="mean pair-trend score below this (and 0.05 below "
+                                  "fresh real rows') warns")
     # -- soft limits: breaches are reported as WARN and do not block --
-    warn_detection_auc: float = Field(0.8, ge=0.5, le=1, description="classifier AUC that draws a warning")
+    warn_detection_auc: float = Field(0.6, ge=0.5, le=1, description="classifier AUC that draws a warning")
     warn_quality_score: float = Field(0.85, ge=0, le=1, description="overall quality score that draws a warning")
     warn_max_tail_ratio: float = Field(3.0, ge=1, description="tail mass beyond this many times the real one warns")
     warn_wasserstein: float = Field(0.2, ge=0, description="Wasserstein distance per column, in real std units")
     warn_prdc_ratio: float = Field(0.75, ge=0, le=1, description="precision or coverage below this share of what "
-                                                                  "fresh real rows score warns")
+                                   "fresh real rows score warns")
     warn_dcr_ratio: float = Field(0.5, ge=0, description="median distance to the closest real_train row below this "
-                                                         "share of fresh real rows' warns")
-    warn_utility_gap: float = Field(0.05, ge=0, description="TRTR minus TSTR accuracy (or R2) beyond this warns")
-    # -- subsample sizes of the quadratic parts (reported in the scores) --
-    knn_rows: int = Field(2000, ge=50, description="rows per side for k-NN scores and privacy distances")
-    privacy_reference_rows: int = Field(50_000, ge=100, description="real_train rows near copies are searched in")
+                                  "share of fresh real rows' warns")
+    warn_utility_gap: float = Field(0.05, ge=0, description="skill of the real-trained model minus the batch-trained "
+                                    "one beyond this warns")
+    # -- subsample sizes (reported in the scores) --
+    knn_rows: int = Field(2000, ge=50, description="rows per side for precision/recall/density/coverage")
+    privacy_rows: int = Field(1000, ge=50, description="batch rows (and holdout rows) whose distances to every "
+                              "real_train row are measured")
     knn_k: int = Field(5, ge=1, description="k of precision/recall/density/coverage")
-    detection_rows: int = Field(2000, ge=50, description="rows per side for the detection classifier")
+    detection_rows: int = Field(2000, ge=50, description="rows per side and part for the detection classifier")
     pair_rows: int = Field(200_000, ge=100, description="rows for pair trends")
-    utility_rows: int = Field(5_000, ge=100, description="rows the utility models are fitted on")
+    utility_rows: int = Field(2_000, ge=100, description="rows the utility models are fitted on")
     seed: int = Field(0, description="seed of every subsample and learner of the gate")
+    # -- differential privacy (ouroboros.privacy) --
+    max_epsilon: float | None = Field(None, gt=0, description="when set, refuse a batch whose chain of generators "
+                                      "spent more than this ε on the real rows, or saw them without DP")
 
 
 class TrainingConfig(_Strict):

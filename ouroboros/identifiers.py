@@ -228,6 +228,11 @@ class WithIdentifiers:
         self.plan = [plan_column(df[n], roles[n]) for n in regenerated]
         self.full_schema = schema
         self.inner.fit(df.drop(regenerated), callback)
+        if getattr(self.inner, "privacy", None) and self.plan:  # dp hook: nothing learnt from real ids or text
+            from ouroboros.privacy.identifiers import public_plan, released_schema
+
+            self.plan = [public_plan(c) for c in self.plan]
+            self.full_schema = released_schema(schema, self.inner.schema)
         return self
 
     def sample(self, n: int, seed: int | None = None) -> pl.DataFrame:

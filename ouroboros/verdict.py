@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
@@ -20,6 +21,19 @@ def fingerprint(df: pl.DataFrame) -> str:
 GATE_CHECKS = ("contract", "fidelity", "privacy", "collapse")
 
 
+def rule_set_hash(gate: dict) -> str:
+    """Hash of the gate's settings (thresholds, false-refusal rate, subsample sizes, seed): the rules that judged."""
+    return hashlib.sha256(json.dumps(gate, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def rules_key(gate: dict, target: str | None, real_train_fingerprint: str, real_holdout_fingerprint: str) -> str:
+    """What a verdict depends on besides the batch: the rule set, the target and the real data it was judged
+    against. A stored verdict counts only for the same key; change any part and the batch is judged again."""
+    parts = {"rules": rule_set_hash(gate), "target": target, "real_train": real_train_fingerprint,
+             "real_holdout": real_holdout_fingerprint}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
 @dataclass
 class CheckRecord:
     """One blocking check's judgement of one version of a batch (one file each, so checks never race)."""
@@ -32,6 +46,8 @@ class CheckRecord:
     run_id: str | None = None
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     warnings: list[dict] = field(default_factory=list)  # soft-limit breaches: reported, never blocking
+    rules_key: str | None = None  # rule set, target and real data the batch was judged under (`rules_key`)
+    rule_set: str | None = None  # `rule_set_hash` of the gate settings
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,9 +67,11 @@ class Verdict:
 
     @classmethod
     def combine(cls, asset: str, records: list[CheckRecord], fingerprint_: str | None,
-                required: tuple[str, ...] = GATE_CHECKS) -> Verdict:
-        """Judge `fingerprint_` from the check records; a record of another batch version does not count."""
-        current = {r.check: r for r in records if r.batch_fingerprint == fingerprint_}
+                required: tuple[str, ...] = GATE_CHECKS, rules: str | None = None) -> Verdict:
+        """Judge `fingerprint_` from the check records; a record of another batch version, or (given `rules`)
+        one made under other rules, target or real data, does not count."""
+        current = {r.check: r for r in records if r.batch_fingerprint == fingerprint_
+                   and (rules is None or r.rules_key == rules)}
         missing = [c for c in required if c not in current]
         failures = [f for r in current.values() for f in r.failures]
         scores = {k: v for r in current.values() for k, v in r.scores.items()}
@@ -71,7 +89,8 @@ def require_approved(verdict: Verdict) -> Verdict:
     if verdict.missing:
         raise GateRefusal(
             f"{verdict.asset}: no passing verdict for this version of the batch: checks {verdict.missing} have not "
-            "judged it (run the batch's asset checks; a re-materialised batch must be checked again)"
+            "judged it under the current gate rules and real data (run the batch's asset checks; a re-materialised "
+            "batch, or one whose gate settings, target or real data changed, must be checked again)"
         )
     if not verdict.passed:
         failed = [c for c, ok in verdict.checks.items() if not ok]

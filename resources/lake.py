@@ -13,7 +13,7 @@ import deltalake
 import polars as pl
 from deltalake.exceptions import TableNotFoundError
 
-from ouroboros.verdict import GATE_CHECKS, CheckRecord, Verdict, fingerprint
+from ouroboros.verdict import GATE_CHECKS, CheckRecord, Verdict, fingerprint, rules_key
 
 LEDGER_PREFIX = "ouroboros."  # commit metadata keys of the real table's ledger (file hash, name, archive, rows)
 
@@ -90,18 +90,28 @@ class LakeResource(dg.ConfigurableResource):
         return path
 
     def read_verdict(self, batch_key: str, batch_fingerprint: str | None,
-                     required: tuple[str, ...] = GATE_CHECKS) -> Verdict:
-        """The gate's verdict on this version of the batch, from the check records stored beside it."""
+                     required: tuple[str, ...] = GATE_CHECKS, rules: str | None = None) -> Verdict:
+        """The gate's verdict on this version of the batch, from the check records stored beside it; given
+        `rules` (`ouroboros.verdict.rules_key`), only records made under those rules and real data count."""
         folder = self.verdict_dir(batch_key)
         records = [CheckRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
-        return Verdict.combine(batch_key, records, batch_fingerprint, required)
+        return Verdict.combine(batch_key, records, batch_fingerprint, required, rules)
 
-    def read_batch_with_verdict(self, key_path: list[str] | tuple[str, ...]) -> tuple[pl.DataFrame, Verdict] | None:
+    def current_rules(self, gate: dict, target: str | None) -> str | None:
+        """The rules key of the stored real_train and real_holdout under these gate settings (None before the
+        real data is materialised)."""
+        train, holdout = self.read_asset_table(["real_train"]), self.read_asset_table(["real_holdout"])
+        if train is None or holdout is None:
+            return None
+        return rules_key(gate, target, fingerprint(train), fingerprint(holdout))
+
+    def read_batch_with_verdict(self, key_path: list[str] | tuple[str, ...],
+                                rules: str | None = None) -> tuple[pl.DataFrame, Verdict] | None:
         """A stored synthetic batch and the gate's verdict on exactly this version of it (None: not materialised)."""
         batch = self.read_asset_table(key_path)
         if batch is None:
             return None
-        return batch, self.read_verdict("/".join(key_path), fingerprint(batch))
+        return batch, self.read_verdict("/".join(key_path), fingerprint(batch), rules=rules)
 
     def replace_dir(self, target: Path, build) -> Path:
         """Build a folder next to `target` with `build(tmp_path)` and swap it in whole."""

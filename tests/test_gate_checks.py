@@ -39,3 +39,32 @@ def test_warnings_never_enter_the_verdict():
 
 def test_metric_names_are_valid_for_mlflow():
     assert _metric_name("gate.fidelity.pair.a|b (x)") == "gate.fidelity.pair.a_b _x_"
+
+
+def test_a_changed_rule_target_or_real_data_judges_a_stored_batch_again(tmp_path, small_demo):
+    """The verdict's key holds the batch fingerprint, the gate settings, the target and the real data: the cached
+    scorecard is reused only under the same key, and stored records made under another key do not approve."""
+    from assets.checks import _scorecard, judged_under
+    from ouroboros.config import GateConfig, PipelineConfig
+    from ouroboros.quality.contract import derive_contract
+    from ouroboros.verdict import GATE_CHECKS, fingerprint
+    from resources import LakeResource
+
+    train, holdout, batch = small_demo[:400], small_demo[400:500], small_demo[500:]
+    lake = LakeResource(root=str(tmp_path))
+    contract = derive_contract(train, GateConfig(), batch_rows=100)
+    config = PipelineConfig.model_validate({"data": {"source": "real.parquet", "target": "outcome"}})
+    fp, rules = fingerprint(batch), judged_under(config, train, holdout)
+    assert _scorecard(lake, "s/batch_g0", fp, batch, train, holdout, config, contract, rules)[1]  # judged
+    assert not _scorecard(lake, "s/batch_g0", fp, batch, train, holdout, config, contract, rules)[1]  # reused
+    stricter = config.model_copy(update={"gate": GateConfig(min_column_shape=0.9)})
+    new_rules = judged_under(stricter, train, holdout)
+    assert new_rules != rules
+    assert _scorecard(lake, "s/batch_g0", fp, batch, train, holdout, stricter, contract, new_rules)[1]  # judged again
+    other_target = config.model_copy(update={"data": config.data.model_copy(update={"target": "sex"})})
+    assert len({rules, new_rules, judged_under(other_target, train, holdout), judged_under(config, train[1:], holdout),
+                judged_under(config, train, holdout[1:])}) == 5
+    records = [CheckRecord(c, fp, True, rules_key=rules) for c in GATE_CHECKS]
+    assert Verdict.combine("s/batch_g0", records, fp, rules=rules).passed
+    stale = Verdict.combine("s/batch_g0", records, fp, rules=new_rules)
+    assert not stale.passed and stale.missing == list(GATE_CHECKS)

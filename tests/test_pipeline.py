@@ -35,6 +35,14 @@ class ShrunkCopula(GaussianCopula):
 register("shrunk", f"{__name__}:ShrunkCopula")
 
 
+# These tests exercise the graph's wiring, so they need a chain the gate approves. The bundled copula is not one
+# on the demo table under the default gate: it keeps about 15-40% of the real associations and a model trained on
+# its batch predicts `outcome` no better than a constant (docs/gate.md). The joint limits are set off here; every
+# other test (contract, shapes, spread, tails, categories, copies) judges at its default, which is what stops the
+# broken chain.
+WIRING_GATE = {"min_association_retention": 0.0, "max_detection_auc": 1.0, "min_utility_retention": -100.0}
+
+
 def make_settings(tmp_path: Path) -> Settings:
     lake = tmp_path / "lake"
     return Settings(config_path=tmp_path / "ouroboros.yaml", lake=lake,
@@ -51,6 +59,7 @@ def make_config(source: Path, training_study: str = "good") -> PipelineConfig:
         ],
         "training": {"study": training_study},
         "downstream": {"epochs": 2},
+        "gate": WIRING_GATE,
     })
 
 

@@ -14,7 +14,7 @@ from ouroboros.quality.neighbours import closer_to_train_share, prdc
 
 TARGET = "outcome"
 ROWS = 1500
-CONFIG = GateConfig(knn_rows=1000, detection_rows=1000, utility_rows=3000)
+CONFIG = GateConfig(knn_rows=1000, detection_rows=1000, utility_rows=1500)
 
 
 @pytest.fixture(scope="module")
@@ -101,19 +101,23 @@ def test_fresh_real_rows_pass(split):
     s = card.scores
     assert s["fidelity.quality_score"] > 0.95 and 0.4 < s["joint.detection_auc"] < 0.6
     assert s["joint.precision"] > 0.8 and s["joint.coverage"] > 0.8
-    assert 0.4 < s["privacy.closer_to_train_share"] < 0.6
-    assert abs(s["utility.accuracy_gap"]) < 0.03
-    # every indicator carries its noise floor or band and the size of the subsample it used
-    assert "collapse.variance_ratio.occupant_age.noise_low" in s and "collapse.tail_mass.occupant_age.noise_floor" in s
+    # 6,000 train rows against 1,500 holdout rows: an honest row is nearer to train with chance 0.8, not 0.5
+    assert s["privacy.closer_to_train_share.expected"] == 0.8
+    assert abs(s["privacy.closer_to_train_share"] - s["privacy.closer_to_train_share.noise_floor"]) < 0.05
+    assert 0.8 < s["utility.skill_retention"] < 1.2
+    # every indicator carries what fresh real rows score, and every blocking test its p-value
+    assert "gate.p.collapse.variance_ratio.occupant_age" in s and "collapse.tail_mass.occupant_age.noise_floor" in s
     assert "collapse.wasserstein.occupant_age.noise_floor" in s and "shape.sex.noise_floor" in s
+    assert s["privacy.reference_rows"] == 6000  # distances against every training row
     assert s["joint.rows"] == 1000 and s["privacy.rows"] == 1000 and s["joint.detection_rows"] == ROWS // 2  # the batch splits into fit and test halves
+    assert s["gate.level_per_test"] * s["gate.tests"] == pytest.approx(0.009)
 
 
 def test_collapsed_batch_is_blocked_on_variance(split):
     card = _card(collapsed(split[2]), split)
     assert not card.passed
     ratios = [f for f in card.failures if f.indicator.startswith("variance_ratio.")]
-    assert ratios and all(f.check == "collapse" and f.value < 0.75 for f in ratios)
+    assert ratios and all(f.check == "collapse" and f.value < 0.9 for f in ratios)
     assert card.scores["collapse.variance_ratio.occupant_age"] == pytest.approx(0.6, abs=0.03)
 
 
@@ -130,16 +134,15 @@ def test_mode_dropped_batch_is_blocked_on_rare_categories(split):
     card = _card(mode_dropped(fresh, train), split)
     assert not card.passed
     failed = {f.indicator for f in card.failures}
-    assert {"rare_category_survival.impact_speed_band", "rare_category_survival.outcome"} <= failed
-    assert card.scores["collapse.rare_category_survival.outcome"] == 0.0
-    assert card.scores["collapse.rare_category_survival.outcome.noise_floor"] > 0.99  # a real sample keeps it
+    assert "category_survival.outcome" in failed
+    assert card.scores["collapse.category_survival.outcome.noise_floor"] > 0.99  # a real sample keeps them all
 
 
 def test_memorised_batch_is_blocked_on_exact_copies(split):
     card = _card(memorised(split[0]), split)
     assert not card.passed
-    (copy,) = [f for f in card.failures if f.indicator == "exact_copy_rate"]
-    assert copy.check == "privacy" and copy.value == 1.0
+    (copy,) = [f for f in card.failures if f.indicator == "privacy.exact_copy_excess"]
+    assert copy.check == "privacy" and card.scores["privacy.exact_copy_rate"] == 1.0
     assert card.scores["privacy.dcr.median"] < card.scores["privacy.dcr.median.noise_floor"]
     assert card.scores["privacy.near_copy_rate"] == 1.0
 
@@ -147,20 +150,21 @@ def test_memorised_batch_is_blocked_on_exact_copies(split):
 def test_near_copies_are_blocked_though_no_row_matches_exactly(split):
     card = _card(near_copied(split[0]), split)
     assert not card.passed and card.scores["privacy.exact_copy_rate"] == 0.0
-    assert {(f.check, f.indicator) for f in card.failures} == {("privacy", "privacy.near_copy_rate")}
+    failed = {(f.check, f.indicator) for f in card.failures}
+    assert ("privacy", "privacy.near_copy_excess") in failed and ("privacy", "privacy.exact_copy_excess") not in failed
     assert card.scores["privacy.near_copy_rate"] == 1.0 > 0.05 > card.scores["privacy.near_copy_rate.noise_floor"]
 
 
 def test_shuffled_batch_is_blocked_on_the_joint(split):
     card = _card(shuffled(split[2]), split)
     assert not card.passed
-    assert {(f.check, f.indicator) for f in card.failures} == {("fidelity", "fidelity.association_retention")}
+    failed = {(f.check, f.indicator) for f in card.failures}
+    assert ("fidelity", "fidelity.association_retention") in failed and ("fidelity", "joint.detection_auc") in failed
     s = card.scores
     assert s["fidelity.association_retention"] < 0.2 < 0.8 < s["fidelity.association_retention.noise_floor"]
     # marginals are exactly right; the joint scores see through it
-    assert all(f.check == "fidelity" for f in card.warnings)
     assert s["joint.detection_auc"] > 0.8 and s["fidelity.pair_trends"] < s["fidelity.pair_trends.noise_floor"]
-    assert not any(f.indicator.startswith("shape.") for f in card.failures + card.warnings)
+    assert not any(f.indicator.startswith(("shape.", "collapse.", "privacy.")) for f in card.failures)
 
 
 def test_schema_broken_batch_is_blocked_by_the_scorecard(split):

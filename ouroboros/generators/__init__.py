@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ouroboros.generators.base import META_FILE, Generator, GeneratorError, ProgressCallback
@@ -35,15 +35,15 @@ def register(family: str, target: str) -> None:
     FAMILIES[family] = target
 
 
-def create(family: str, id_columns: Sequence[str] = (), **params: Any) -> Generator:
-    """Make an unfitted generator of `family` with validated hyperparameters.
+def create(family: str, id_columns: Sequence[str] = (), **params: Any) -> WithIdentifiers:
+    """Make an unfitted generator of `family` with validated hyperparameters (the family's own object is `.inner`).
 
     Identifier and free-text columns (declared in `id_columns` or detected) are regenerated, never modelled.
     """
     return WithIdentifiers(_class_for(family)(**params), id_columns)
 
 
-def load(path: str | Path, device: str | None = None) -> Generator:
+def load(path: str | Path, device: str | None = None) -> WithIdentifiers:
     """Load a generator saved with `Generator.save(path)`."""
     path = Path(path)
     meta_path = path / META_FILE

@@ -50,6 +50,7 @@ class Generator(ABC):
             self.params[name] = value
         self._validate_params()
         self.schema: TableSchema | None = None
+        self.privacy: dict | None = None  # dp hook: the PrivacyReport of a DP fit, as a dict (ouroboros.privacy)
 
     def _validate_params(self) -> None:
         """Subclasses check ranges here and raise GeneratorError naming the parameter."""
@@ -84,7 +85,8 @@ class Generator(ABC):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self._state(path)
-        meta = {"family": self.family, "seed": self.seed, "params": self.params, "schema": self.schema.to_dict()}
+        meta = {"family": self.family, "seed": self.seed, "params": self.params, "schema": self.schema.to_dict(),
+                "privacy": self.privacy}
         (path / META_FILE).write_text(json.dumps(meta, indent=2))
         return path
 
@@ -92,6 +94,7 @@ class Generator(ABC):
     def restore(cls, path: Path, meta: dict, device: str | None = None) -> Generator:
         gen = cls(seed=meta["seed"], device=device or "cpu", **meta["params"])
         gen.schema = TableSchema.from_dict(meta["schema"])
+        gen.privacy = meta.get("privacy")
         gen._restore(path)
         return gen
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ouroboros.generators.base import GeneratorError
-from ouroboros.generators.torch_base import TorchGenerator, batches
+from ouroboros.generators.torch_base import TorchGenerator
 
 _S = 0.008  # cosine-schedule offset (Nichol & Dhariwal, 2021)
 
@@ -101,7 +101,7 @@ class TabularDiffusion(TorchGenerator):
         total_num = torch.zeros((), device=device)
         total_cat = torch.zeros((), device=device)
         steps = 0
-        for idx in batches(len(num), batch, device):
+        for idx in self._batches(len(num), batch):
             x0, c0 = num[idx], codes[idx]
             b = len(idx)
             t = torch.rand(b, device=device).clamp_min(1e-3)

@@ -72,13 +72,14 @@ class TabularGAN(TorchGenerator):
         "tau": (float, 0.2),  # Gumbel-softmax temperature while training
     }
     MODULES = ("generator", "critic")
+    DP_MODULES = (("critic", "_opt_d"),)  # dp hook: only the critic sees real rows (ouroboros.privacy.gan)
     TRANSIENT = ("_opt_g", "_opt_d", "_real", "_rows_by_level", "_level_start", "_level_count", "_train_freq")
 
     def _validate_model_params(self) -> None:
         self._positive("embedding_dim", "generator_lr", "critic_lr", "pac", "critic_steps", "tau")
         if self.params["weight_decay"] < 0 or self.params["gradient_penalty"] < 0:
             raise GeneratorError("gan: parameters weight_decay and gradient_penalty must be >= 0")
-        if self.params["batch_size"] % self.params["pac"]:
+        if self.params["batch_size"] % self.params["pac"] and self.params["dp"] is None:
             raise GeneratorError(
                 f"gan: parameter batch_size ({self.params['batch_size']}) must be a multiple of pac ({self.params['pac']})"
             )
@@ -90,8 +91,10 @@ class TabularGAN(TorchGenerator):
     def _cond_layout(self, device: torch.device) -> None:
         """Which groups are conditioned on (categorical columns) and where their levels sit in the condition."""
         groups = self._encoder.groups
-        self._cond_groups = torch.tensor([j for j, g in enumerate(groups) if g.role == "levels"], dtype=torch.long,
-                                         device=device)
+        # dp hook: a private GAN is unconditional (the condition would be drawn from real level frequencies)
+        conditional = self.params["dp"] is None
+        self._cond_groups = torch.tensor([j for j, g in enumerate(groups) if g.role == "levels" and conditional],
+                                         dtype=torch.long, device=device)
         sizes = torch.tensor([groups[j].size for j in self._cond_groups.tolist()], dtype=torch.long, device=device)
         self._cond_offsets = torch.cumsum(sizes, 0) - sizes
         self._cond_width = int(sizes.sum())
@@ -101,7 +104,7 @@ class TabularGAN(TorchGenerator):
         p = self.params
         data_dim = self._n_num + self._groups.total
         self.generator = _Generator(p["embedding_dim"] + self._cond_width, self._dims("generator_dims"), data_dim)
-        self.critic = _Critic(data_dim + self._cond_width, self._dims("critic_dims"), p["pac"])
+        self.critic = _Critic(data_dim + self._cond_width, self._dims("critic_dims"), self._pac)
         self.generator.to(device)
         self.critic.to(device)
 
@@ -111,11 +114,15 @@ class TabularGAN(TorchGenerator):
             self._cond_layout(device)
             self._freq = self._freq.to(device)
 
+    @property
+    def _pac(self) -> int:
+        return 1 if self.params["dp"] is not None else self.params["pac"]  # dp hook: one row per critic input
+
     # -- conditions -------------------------------------------------------------------------------
 
     def _prepare(self, num: torch.Tensor, codes: torch.Tensor) -> None:
         n, device = len(num), num.device
-        if n < self.params["pac"]:
+        if n < self._pac:
             raise GeneratorError(f"gan: the table has {n} rows, fewer than pac={self.params['pac']}; lower pac")
         gc = len(self._cond_groups)
         width = max((self._groups.sizes[j] for j in self._cond_groups.tolist()), default=1)

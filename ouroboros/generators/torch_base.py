@@ -38,7 +38,10 @@ class TorchGenerator(Generator):
         "max_levels": (int, 64),  # one-hot width cap for a categorical; rarer values share an "other" level
         "discrete_limit": (int, 32),  # numeric columns with at most this many distinct values are categorical
         "fit_rows": (int, 5000),  # rows the mixtures are fitted on
+        "dp": (dict, None),  # differential privacy: {epsilon, delta, max_grad_norm, public} (ouroboros.privacy)
     }
+    # dp hook: (module, optimizer) attributes that see real rows and are trained with DP-SGD when params.dp is set
+    DP_MODULES: ClassVar[tuple[tuple[str, str], ...]] = (("model", "_opt"),)
     # modules named here are saved and restored; `_build` must create them
     MODULES: ClassVar[tuple[str, ...]] = ()
     TRANSIENT: ClassVar[tuple[str, ...]] = ()  # attributes set for training only, dropped after fit
@@ -100,25 +103,48 @@ class TorchGenerator(Generator):
         self._encoder = TableEncoder(
             continuous=self.CONTINUOUS, max_modes=p["max_modes"], max_levels=p["max_levels"],
             discrete_limit=p["discrete_limit"], fit_rows=p["fit_rows"],
-        ).fit(df, self.schema, seed=self.seed)
-        num, codes = self._encoder.transform(df, seed=self.seed)
+        )
+        self._dp = None
+        if p["dp"] is None:
+            self._encoder.fit(df, self.schema, seed=self.seed)
+            num, codes = self._encoder.transform(df, seed=self.seed)
+        else:  # dp hook: private encoder statistics, Poisson batches and DP optimizers (ouroboros.privacy)
+            from ouroboros.privacy.fit import PrivateFit
+
+            self._dp = PrivateFit(p["dp"], self.family, self.schema, df.height, min(p["batch_size"], df.height),
+                                  p["epochs"], p["discrete_limit"])
+            self.schema, num, codes = self._dp.encode(self._encoder, df, self.schema, self.seed)
         with self._seeded(self.seed) as device:
             self._setup(device)
             num_t = torch.from_numpy(num).to(device)
             codes_t = torch.from_numpy(codes).to(device)
             self._prepare(num_t, codes_t)
+            if self._dp is not None:
+                self._dp.attach(self)
             for m in self.MODULES:
                 getattr(self, m).train()
             n = len(num_t)
             batch = min(p["batch_size"], n)
             for epoch in range(p["epochs"]):
-                losses = self._train_epoch(num_t, codes_t, batch)
+                if self._dp is not None:
+                    losses = self._dp.train_epoch(self, num_t, codes_t, batch)
+                else:
+                    losses = self._train_epoch(num_t, codes_t, batch)
                 if callback is not None:
                     callback(epoch, {k: float(v) for k, v in losses.items()})
             for m in self.MODULES:
                 getattr(self, m).eval()
             for name in self.TRANSIENT:  # training-only tensors: free them, a fitted generator may live long
                 self.__dict__.pop(name, None)
+        if self._dp is not None:
+            self.privacy = self._dp.finish().to_dict()
+            self._dp = None
+
+    def _batches(self, n: int, batch: int):
+        """Index batches of one epoch: shuffled, or Poisson-sampled under DP (what its accountant assumes)."""
+        if getattr(self, "_dp", None) is not None:
+            return self._dp.batches(self._device)
+        return batches(n, batch, self._device)
 
     def _sample(self, n: int, seed: int) -> pl.DataFrame:
         nums, codes = [], []

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ouroboros.generators.base import GeneratorError
-from ouroboros.generators.torch_base import TorchGenerator, batches, mlp
+from ouroboros.generators.torch_base import TorchGenerator, mlp
 
 
 class _VAE(nn.Module):
@@ -63,7 +63,7 @@ class TabularVAE(TorchGenerator):
         total_rec = torch.zeros((), device=self._device)
         total_kl = torch.zeros((), device=self._device)
         steps = 0
-        for idx in batches(len(num), batch, self._device):
+        for idx in self._batches(len(num), batch):
             x_num, x_codes = num[idx], codes[idx]
             h = m.encoder(torch.cat([x_num, self._onehot[idx]], dim=1))
             mu, logvar = m.mu(h), m.logvar(h)

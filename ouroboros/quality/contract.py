@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from scipy import stats
+
 from ouroboros.config import GateConfig
+from ouroboros.quality.stats import upper_rate
 from ouroboros.schema import INTEGER_DTYPES, ColumnKind, ColumnRole, TableSchema, infer_schema
 
-# 0.5%/99.5% catch a batch winsorised at the real 1%/99% (its own 1%/99% quantiles stay put)
-TAIL_QUANTILES = (0.005, 0.01, 0.99, 0.995)
-SURE_SEEN = 0.999  # a category a real sample of the batch's size shows with at least this chance must appear
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,22 @@ def derive_contract(
     real: pl.DataFrame, gate: GateConfig, batch_rows: int | None = None, seed: int = 0, bootstrap_draws: int = 200,
     id_columns: Sequence[str] = (),
 ) -> Contract:
-    """Rules for columns, types, nulls, ranges, category sets, spread and tails, from `real`.
+    """Rules for columns, types, nulls, ranges, category sets, category survival and spread, from `real`.
 
+    Each rule a batch of fresh real rows could break by chance is set where such a batch breaks it with
+    chance at most the contract's share of `gate.false_refusal_rate`, divided over those rules (Bonferroni),
+    or at the user's threshold (`null_tolerance`, `range_mostly`, `spread_tolerance`) if that is wider.
     Identifiers get only type, null and uniqueness rules; free text only type and null rules."""
     schema = infer_schema(real, id_columns=id_columns)
     n = batch_rows or real.height
     rng = np.random.default_rng(seed)
+    modelled = [c for c in schema.columns if c.role == ColumnRole.VALUE]
+    numeric = [c for c in modelled if c.kind in (ColumnKind.CONTINUOUS, ColumnKind.INTEGER) and c.min is not None]
+    categorical = [c for c in modelled if c.kind == ColumnKind.CATEGORICAL]
+    # rules that sampling noise can break: nulls per column, range and spread per numeric, set and survival per category
+    chance_rules = len(schema.columns) + 2 * len(numeric) + 2 * len(categorical)
+    level = gate.false_refusal_rate * gate.contract_share / max(chance_rules, 1)
+    n_t = real.height
     rules: list[Rule] = [
         Rule("ExpectTableColumnsToMatchOrderedList", {"column_list": schema.names},
              "a batch has exactly the real columns, in the real order"),
@@ -108,26 +118,42 @@ def derive_contract(
         rules.append(Rule("ExpectColumnValuesToBeInTypeList",
                           {"column": col, "type_list": [pandas_dtype_name(spec.polars_dtype)]},
                           f"{col} keeps the real dtype {spec.dtype}"))
-        max_null = min(1.0, spec.null_fraction + gate.null_tolerance) if spec.null_fraction > 0 else 0.0
+        k = real[col].null_count()
+        noise = honest_share(k, n_t, n, level)
+        max_null = min(1.0, max(spec.null_fraction + gate.null_tolerance, noise))
         rules.append(Rule("ExpectColumnValuesToNotBeNull", {"column": col, "mostly": round(1.0 - max_null, 6)},
-                          f"{col} has at most {max_null:.2%} nulls (real: {spec.null_fraction:.2%})"))
+                          f"{col} has at most {max_null:.2%} nulls (real: {spec.null_fraction:.2%}; fresh real "
+                          f"batches of {n} rows stay under {noise:.2%})"))
         if spec.role != ColumnRole.VALUE:  # regenerated, not modelled (ouroboros.identifiers)
             if spec.role == ColumnRole.ID:
                 rules.append(Rule("ExpectColumnValuesToBeUnique", {"column": col},
                                   f"{col} is an identifier: fresh values, unique per row"))
             continue
-        if spec.kind in (ColumnKind.CONTINUOUS, ColumnKind.INTEGER) and spec.min is not None:
-            rules.append(Rule("ExpectColumnValuesToBeBetween",
-                              {"column": col, "min_value": spec.min, "max_value": spec.max, "mostly": gate.range_mostly},
-                              f"{col} stays inside the real range [{spec.min:g}, {spec.max:g}]"))
+        if spec in numeric:
             values = real[col].cast(pl.Float64).drop_nulls().drop_nans().to_numpy()
+            # a fresh value falls outside the real range with chance about 2 / (rows + 1)
+            outside = honest_share(2, len(values), n, level)
+            mostly = min(gate.range_mostly, 1.0 - outside)
+            rules.append(Rule("ExpectColumnValuesToBeBetween",
+                              {"column": col, "min_value": spec.min, "max_value": spec.max, "mostly": round(mostly, 6)},
+                              f"{col} stays inside the real range [{spec.min:g}, {spec.max:g}] for {mostly:.2%} of rows"))
             if len(values) > 1 and values.std() > 0:
-                rules.extend(_spread_and_tail_rules(col, values, n, gate, rng, floors))
-        elif spec.kind == ColumnKind.CATEGORICAL:
-            rules.append(Rule("ExpectColumnValuesToBeInSet", {"column": col, "value_set": list(spec.categories)},
-                              f"{col} uses only the {len(spec.categories)} real categories"))
-            shares = real[col].cast(pl.String).drop_nulls().alias("level").value_counts(normalize=True, name="p")
-            sure = sorted(v for v, p in shares.iter_rows() if 1.0 - (1.0 - p) ** n >= SURE_SEEN)
+                rules.append(_spread_rule(col, values, n, gate, rng, floors, level, bootstrap_draws))
+        elif spec in categorical:
+            counts = real[col].cast(pl.String).drop_nulls().rename("level").to_frame().group_by("level").agg(
+                pl.len().alias("k"))
+            seen = int(counts["k"].sum())
+            singletons = int((counts["k"] == 1).sum())
+            # Good-Turing: fresh rows show a level real_train lacks about as often as real_train shows one once
+            unseen = honest_share(singletons, max(seen, 1), n, level)
+            rules.append(Rule("ExpectColumnValuesToBeInSet",
+                              {"column": col, "value_set": list(spec.categories), "mostly": round(1.0 - unseen, 6)},
+                              f"{col} uses the {len(spec.categories)} real categories in at least {1 - unseen:.2%} of "
+                              "rows (fresh real rows show unseen levels at about real_train's singleton share)"))
+            p = counts["k"].to_numpy() / max(seen, 1)
+            # a category must appear when a real sample of n rows misses it with chance below the rule's level
+            sure_mask = (counts["k"].to_numpy() >= 10) & ((1.0 - p) ** n <= level / max(len(p), 1))
+            sure = sorted(counts["level"].filter(pl.Series(sure_mask)).to_list())
             if sure:
                 rules.append(Rule("ExpectColumnDistinctValuesToContainSet", {"column": col, "value_set": sure},
                                   f"{col} keeps the {len(sure)} categories any real sample of {n} rows shows "
@@ -135,27 +161,24 @@ def derive_contract(
     return Contract(rules=tuple(rules), schema=schema, batch_rows=n, bootstrap=floors)
 
 
-def _spread_and_tail_rules(col: str, values: np.ndarray, n: int, gate: GateConfig,
-                           rng: np.random.Generator, floors: dict) -> list[Rule]:
-    """Std and 1%/99% quantile bounds: the spread of real samples of the batch's size, widened by the tolerance."""
-    draws = rng.choice(values, size=(200, min(n, 20_000)), replace=True)
-    stds = draws.std(axis=1, ddof=1)
-    lo_noise, hi_noise = np.quantile(stds, [0.005, 0.995])
+def honest_share(k: int, n_real: int, n: int, level: float) -> float:
+    """Share of n rows a fresh real batch exceeds with chance at most `level`, when a rate was seen k times in
+    n_real real rows (its Clopper-Pearson upper bound, then the binomial quantile; half the level each)."""
+    rate = upper_rate(k, n_real, level / 2)
+    return float(stats.binom.isf(level / 2, n, rate) / n) if n else 0.0
+
+
+def _spread_rule(col: str, values: np.ndarray, n: int, gate: GateConfig, rng: np.random.Generator, floors: dict,
+                 level: float, draws: int) -> Rule:
+    """Std bounds: the log std of bootstrap samples of the batch's size, normal beyond the draws, at the rule's
+    level; or the user's spread tolerance around the real std if that is wider."""
+    sample = rng.choice(values, size=(draws, min(n, 20_000)), replace=True)
+    log_std = np.log(np.maximum(sample.std(axis=1, ddof=1), 1e-300))
+    z = float(stats.norm.isf(level / 2))
     real_std = float(values.std(ddof=1))
-    std_lo = float(lo_noise * (1 - gate.spread_tolerance))
-    std_hi = float(hi_noise * (1 + gate.spread_tolerance))
-    floors[col] = {"real_std": real_std, "std_noise_low": float(lo_noise), "std_noise_high": float(hi_noise)}
-    q = np.quantile(draws, TAIL_QUANTILES, axis=1)  # shape (2, draws)
-    span = float(np.quantile(values, 0.99) - np.quantile(values, 0.01)) or real_std
-    ranges = []
-    for i, _ in enumerate(TAIL_QUANTILES):
-        lo, hi = np.quantile(q[i], [0.005, 0.995])
-        slack = gate.spread_tolerance * span / 4  # tails may wobble by a share of the central span
-        ranges.append([float(lo - slack), float(hi + slack)])
-    return [
-        Rule("ExpectColumnStdevToBeBetween", {"column": col, "min_value": std_lo, "max_value": std_hi},
-             f"{col} keeps its spread: std in [{std_lo:.4g}, {std_hi:.4g}] (real {real_std:.4g})"),
-        Rule("ExpectColumnQuantileValuesToBeBetween",
-             {"column": col, "quantile_ranges": {"quantiles": list(TAIL_QUANTILES), "value_ranges": ranges}},
-             f"{col} keeps its tails: 0.5%/1%/99%/99.5% quantiles inside the real sampling band"),
-    ]
+    lo_noise, hi_noise = float(np.exp(log_std.mean() - z * log_std.std())), float(np.exp(log_std.mean() + z * log_std.std()))
+    std_lo = min(lo_noise, real_std * (1 - gate.spread_tolerance))
+    std_hi = max(hi_noise, real_std * (1 + gate.spread_tolerance))
+    floors[col] = {"real_std": real_std, "std_noise_low": lo_noise, "std_noise_high": hi_noise}
+    return Rule("ExpectColumnStdevToBeBetween", {"column": col, "min_value": std_lo, "max_value": std_hi},
+                f"{col} keeps its spread: std in [{std_lo:.4g}, {std_hi:.4g}] (real {real_std:.4g})")

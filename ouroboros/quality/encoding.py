@@ -48,7 +48,9 @@ class Encoder:
                 edges = np.unique(np.quantile(x, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1])) if len(x) else np.array([])
                 bins[spec.name] = edges
             else:
-                counts = text_values(s).drop_nulls().alias("level").value_counts(sort=True, name="freq")
+                # named here, not by value_counts: a column called "count" would collide with its output
+                counts = (text_values(s).drop_nulls().rename("level").to_frame().group_by("level")
+                          .agg(pl.len().alias("k")).sort(["k", "level"], descending=[True, False]))
                 categorical[spec.name] = counts["level"].head(MAX_LEVELS).to_list()
         return cls(numeric, categorical, bins)
 

@@ -24,10 +24,12 @@ def ks_shape(a_sorted: np.ndarray, b_sorted: np.ndarray) -> float:
 
 def tv_shape(real: pl.Series, synthetic: pl.Series) -> float:
     """1 - total variation distance of the level frequencies (null counts as a level)."""
-    p = real.cast(pl.String).fill_null("\x00null").alias("level").value_counts(normalize=True, name="p")
-    q = synthetic.cast(pl.String).fill_null("\x00null").alias("level").value_counts(normalize=True, name="q")
-    joined = p.join(q, on="level", how="full", coalesce=True).fill_null(0.0)
-    return float(1.0 - 0.5 * (joined["p"] - joined["q"]).abs().sum())
+    def shares(s: pl.Series) -> pl.DataFrame:  # own column names: any series name is safe
+        return (s.cast(pl.String).fill_null("\x00null").rename("level").to_frame().group_by("level")
+                .agg((pl.len() / s.len()).alias("share")))
+
+    joined = shares(real).join(shares(synthetic), on="level", how="full", coalesce=True, suffix="_b").fill_null(0.0)
+    return float(1.0 - 0.5 * (joined["share"] - joined["share_b"]).abs().sum())
 
 
 def column_shape(real: pl.Series, synthetic: pl.Series, kind: ColumnKind) -> float:

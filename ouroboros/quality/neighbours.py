@@ -1,6 +1,6 @@
-"""k-NN based scores on the encoded space: precision/recall/density/coverage (Naeem et al., 2020) and
-privacy distances (DCR, closer-to-train share, nearest-neighbour distance ratio). Quadratic, so the
-callers pass subsamples and report their sizes."""
+"""k-NN based scores on the encoded space: precision/recall/density/coverage (Naeem et al., 2020) and the
+closer-to-train share. Quadratic, so the callers pass subsamples and report their sizes; privacy distances
+against every real_train row are in `gate_privacy`."""
 
 from __future__ import annotations
 
@@ -49,16 +49,6 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
         "density": float(density_hits.sum() / (k * len(fake))),
         "coverage": float(real_covered.mean()),
     }
-
-
-def privacy_distances(fake: np.ndarray, train: np.ndarray, holdout: np.ndarray) -> dict[str, np.ndarray]:
-    """Per fake row: distance to the closest train row (DCR), to the closest holdout row, and the ratio of
-    the nearest to the second-nearest train distance (NNDR). `train` and `holdout` have equal sizes."""
-    t = knn_dists(fake, train, 2)
-    h = knn_dists(fake, holdout, 1)[:, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        nndr = np.where(t[:, 1] > 0, t[:, 0] / t[:, 1], 1.0)
-    return {"dcr": t[:, 0], "dcr_holdout": h, "nndr": nndr}
 
 
 def closer_to_train_share(dcr: np.ndarray, dcr_holdout: np.ndarray) -> float:

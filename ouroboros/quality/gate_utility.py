@@ -1,0 +1,99 @@
+"""Utility family of the scorecard: does a model trained on the batch predict the target on real_holdout as
+well as one trained on real rows of the same number? Skill is 1 - loss / loss of the constant prediction
+(log-loss for a categorical target, squared error for a numeric one: R2). Honest batches are bootstrap draws of
+real_train of the batch's size, each fitted and scored the same way."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ouroboros.config import GateConfig
+from ouroboros.quality.encoding import Encoder, numeric_values
+from ouroboros.quality.fidelity import NUMERIC_KINDS
+from ouroboros.quality.gate_fidelity import sample
+from ouroboros.quality.judge import Judge
+from ouroboros.quality.learners import linear_utility
+from ouroboros.quality.stats import shortfall_t_p
+from ouroboros.schema import ColumnKind, TableSchema
+
+UTILITY_DRAWS = 6  # models fitted on bootstrap draws of real_train: the honest spread of the skill
+MIN_SKILL = 0.02  # real rows of the batch's size must predict at least this well for utility to be judged
+MIN_ROWS = 100  # below this a linear model's skill swings too much to judge a batch by
+
+
+def score_utility(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.DataFrame | None,
+                  schema: TableSchema, target: str, config: GateConfig) -> None:
+    key = "utility.skill_retention"
+    if holdout is None or holdout.height < MIN_ROWS:
+        j.skip(key, f"real_holdout has fewer than {MIN_ROWS} rows to test the models on")
+        return
+    spec = schema.column(target)
+    if spec.kind not in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN) and spec.kind not in NUMERIC_KINDS:
+        j.skip(key, f"target {target} is of kind {spec.kind.value}")
+        return
+    encoder = Encoder.fit(train, schema, exclude=(target,))
+    frames = {name: df.filter(pl.col(target).is_not_null()) for name, df in
+              (("syn", syn), ("train", train), ("test", holdout))}
+    rows = min(frames["syn"].height, config.utility_rows)
+    if rows < MIN_ROWS or frames["train"].height < MIN_ROWS or frames["test"].height < MIN_ROWS:
+        j.skip(key, f"fewer than {MIN_ROWS} rows with a target value (batch {frames['syn'].height})")
+        return
+    categorical = spec.kind in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN)
+    if categorical:
+        classes = list(spec.categories)
+        lookup = pl.DataFrame({"v": pl.Series(classes, dtype=pl.String), "i": np.arange(len(classes), dtype=np.int64)})
+
+        def y(df: pl.DataFrame) -> np.ndarray:
+            return (df[target].cast(pl.String).alias("v").to_frame().join(lookup, on="v", how="left",
+                                                                         maintain_order="left")["i"]
+                    .fill_null(0).to_numpy())
+        n_classes = len(classes)
+    else:
+        def y(df: pl.DataFrame) -> np.ndarray:
+            return numeric_values(df[target])
+        n_classes = None
+    test = sample(frames["test"], config.utility_rows, config.seed + 30)
+    x_test, y_test = encoder.matrix(test), y(test)
+    train_y = y(frames["train"])
+    if categorical:
+        prior = np.bincount(train_y, minlength=n_classes) / len(train_y)
+        base_loss = float(-np.log(np.clip(prior[y_test], 1e-7, 1)).mean())
+    else:
+        base_loss = float(np.var(y_test)) or 1.0
+
+    def skill(x_fit: np.ndarray, y_fit: np.ndarray) -> float:
+        r = linear_utility(x_fit, y_fit, x_test, y_test, n_classes, config.seed, l2=1.0 / len(y_fit))
+        loss = r["log_loss"] if categorical else r["rmse"] ** 2
+        return 1.0 - loss / base_loss
+
+    syn_s = sample(frames["syn"], rows, config.seed + 31)
+    tstr = skill(encoder.matrix(syn_s), y(syn_s))
+    rng = np.random.default_rng(config.seed + 32)
+    # draws come from a sample of real_train ten times the batch's fit size: encoding a million rows for them
+    # would cost more than the fits
+    pool = sample(frames["train"], max(10 * rows, 20_000), config.seed + 33)
+    pool_x, pool_y = encoder.matrix(pool), y(pool)
+    draws = []
+    for _ in range(UTILITY_DRAWS):
+        idx = rng.integers(0, len(pool_y), rows)
+        draws.append(skill(pool_x[idx], pool_y[idx]))
+    draws = np.array(draws)
+    trtr = float(draws.mean())
+    j.scores.update({"utility.tstr.skill": tstr, "utility.trtr.skill": trtr, "utility.rows": float(rows),
+                     "utility.trtr.skill.sd": float(draws.std(ddof=1)),
+                     "utility.skill_gap": trtr - tstr})
+    if trtr < MIN_SKILL:
+        j.skip(key, f"a model trained on {rows} real rows predicts {target} with skill {trtr:.3f} (< {MIN_SKILL}): "
+                    "there is no learnable relation to keep at this size")
+        return
+    retention = tstr / trtr
+    j.scores[f"{key}.noise_low"] = float(np.quantile(draws, 0.05) / trtr)
+    j.test("fidelity", key, retention, config.min_utility_retention, "below",
+           shortfall_t_p(tstr, draws),
+           f"a model trained on the batch keeps {retention:.0%} of the skill a model trained on {rows} real rows has "
+           f"at predicting {target} on real_holdout (skill {tstr:.3f} vs {trtr:.3f})",
+           f"{UTILITY_DRAWS} models on bootstrap draws of real_train of that size score {trtr:.3f} "
+           f"(sd {draws.std(ddof=1):.3f})")
+    j.warn_above("fidelity", "utility.skill_gap", config.warn_utility_gap,
+                 f"a model trained on the batch scores {trtr - tstr:.3f} skill below one trained on real rows")
