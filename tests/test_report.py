@@ -91,7 +91,9 @@ def test_plot_explains_the_trip_first():
     assert len({p.indicator for p in panels}) == len(panels) <= 6
     assert limits_for("collapse.variance_ratio.a", records, GateConfig()) == [(0.8, "gate limit (widened to noise)")]
     nominal = dict((label, v) for v, label in limits_for("collapse.variance_ratio.b", records, GateConfig()))
-    assert nominal == {"gate limit (min_variance_ratio)": 0.75, "gate limit (max_variance_ratio)": 1.5}
+    gate = GateConfig()
+    assert nominal == {"gate limit (min_variance_ratio)": gate.min_variance_ratio,
+                       "gate limit (max_variance_ratio)": gate.max_variance_ratio}
 
 
 def test_contract_rules_map_to_the_indicator_they_judge():
