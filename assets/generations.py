@@ -24,6 +24,7 @@ from mlflow.data.delta_dataset_source import DeltaDatasetSource
 import ouroboros.collapse  # noqa: F401 - registers the "gaussian" reference family
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
 from assets.lineage import read_chain
+from assets.progress import FitProgress
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.generators import create, load
 from ouroboros.lineage import REAL_TRAIN
@@ -178,13 +179,16 @@ def build_generator_asset(study: StudyConfig, generation: int,
                                **{f"pool.{k}": v for k, v in pool.composition.items()},
                                **{f"param.{k}": v for k, v in study.params.items()}})
 
-            def progress(epoch: int, losses: dict[str, float]) -> None:
-                mlflow.log_metrics({f"train.{k}": float(v) for k, v in losses.items()}, step=epoch)
-                context.log.info(f"{run_name} epoch {epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in losses.items()))
+            epochs = gen.params.get("epochs")  # None for families without epochs (copula: one pass)
+            with FitProgress(run_name, epochs if isinstance(epochs, int) else None, context.log.info) as shown:
 
-            started = time.perf_counter()
-            gen.fit(pool.rows, callback=progress)
-            fit_seconds = time.perf_counter() - started
+                def progress(epoch: int, losses: dict[str, float]) -> None:
+                    mlflow.log_metrics({f"train.{k}": float(v) for k, v in losses.items()}, step=epoch)
+                    shown(epoch, losses)  # terminal bar per epoch; a run-log line every tenth of the fit
+
+                started = time.perf_counter()
+                gen.fit(pool.rows, callback=progress)
+                fit_seconds = time.perf_counter() - started
             mlflow.log_metric("fit_seconds", fit_seconds)
             mlflow.log_dict({"pool_origin": pool_origin}, "pool_origin.json")
             log_pool_inputs(lake, study, generation, pool.rows, pool.composition, parents, real)

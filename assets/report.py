@@ -19,11 +19,11 @@ from ouroboros.report import (
     first_movers,
     guard_trips,
     noise_band,
-    plot_curves,
     report_markdown,
     report_table,
     scorecard_bands,
 )
+from ouroboros.report_plot import plot_report
 from ouroboros.schema import infer_schema
 from resources import LakeResource, MlflowResource
 from resources.lake import atomic_write_bytes, atomic_write_parquet
@@ -59,7 +59,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
         out = lake.reports_dir()
         table = report_table(records)
         atomic_write_parquet(out / "collapse_report.parquet", table)
-        plot = plot_curves(table, out / "collapse_report.png", bands)
+        plot = plot_report(records, table, out / "collapse_report.png", bands, config.gate)
 
         approved = {p["study"]: f"`{registered_model_name(p['study'])}@{APPROVED_ALIAS}` = version {p['version']} "
                                 f"(generation {p['generation']})" for p in promoted.values() if p.get("version")}

@@ -102,6 +102,9 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
     )
     lake = str(settings.lake)
     return dg.Definitions(
+        # also the executor of runs launched from the UI ("Materialize"): in-process by default (one torch import,
+        # no two steps racing on the sqlite MLflow store); the stack's multiprocess executor when configured
+        executor=executor,
         # each asset links to the file and line that defines it (the UI's "code references")
         assets=dg.with_source_code_references(assets),
         asset_checks=checks,

@@ -12,8 +12,9 @@ import time
 
 import dagster as dg
 
-from assets.lineage import read_chain
+from assets.registry import study_chain
 from ouroboros.config import PipelineConfig, load_config
+from ouroboros.report import first_movers, report_table, scorecard_bands
 from pipelines.definitions import (
     APPROVED_JOB,
     PIPELINE_JOB,
@@ -28,61 +29,101 @@ from resources import LakeResource
 from resources.lake import asset_file
 
 
+def _limit_text(failure: dict) -> str:
+    """'association_retention 0.12 < 0.15', or the check's own words where it has no numeric limit."""
+    value, limit = failure.get("value"), failure.get("threshold")
+    if isinstance(value, (int, float)) and isinstance(limit, (int, float)):
+        sign = "<" if value < limit else ">"
+        return f"{failure['indicator']} {value:.3g} {sign} {limit:.3g}"
+    reason = str(failure.get("reason", ""))
+    return f"{failure['indicator']}: {reason[:60]}" if reason else str(failure["indicator"])
+
+
+def chain_rows(config: PipelineConfig, lake: LakeResource, notes: dict[str, str] | None = None) -> list[dict]:
+    """Per study: verdict per generation, the first indicator to move beyond real-data noise, where the guard
+    tripped. The same chain walk and statistics as the collapse report, so the two always agree."""
+    chains = {s.name: study_chain(lake, s, None, notes) for s in config.studies}
+    records = [rec for chain in chains.values() for rec, _ in chain]
+    table = report_table(records)
+    movers = first_movers(table, scorecard_bands(records)) if table.height else {}
+    rows = []
+    for study in config.studies:
+        judged = {rec.generation: rec for rec, _ in chains[study.name]}
+        verdicts = []
+        for k in range(study.generations):
+            rec = judged.get(k)
+            verdicts.append("-" if rec is None else {True: "pass", False: "FAIL", None: "?"}[rec.passed])
+        failed = next((rec for rec in judged.values() if rec.passed is False), None)
+        mover = movers.get(study.name)
+        if failed is not None:
+            first = failed.failures[0] if failed.failures else {"indicator": "contract"}
+            guard = f"STOPPED at g{failed.generation}: {_limit_text(first)}"
+        elif len(judged) == study.generations and all(r.passed for r in judged.values()):
+            guard = f"held all {study.generations}"
+        else:
+            guard = f"not run past g{len(judged) - 1}" if judged else "not run"
+        rows.append({"chain": study.name, "family": study.family, "policy": study.policy, "verdicts": verdicts,
+                     "first_to_move": f"{mover[1]} (g{mover[0]})" if mover else "nothing beyond noise",
+                     "guard": guard})
+    return rows
+
+
+def chain_table(rows: list[dict]) -> list[str]:
+    """Fixed-width table, one row per chain: readable in a terminal and in a log."""
+    generations = max(len(r["verdicts"]) for r in rows)
+    head = ["chain", "family", "policy", *[f"g{k}" for k in range(generations)], "first to move", "guard"]
+    body = [[r["chain"], r["family"], r["policy"], *(r["verdicts"] + [""] * (generations - len(r["verdicts"]))),
+             r["first_to_move"], r["guard"]] for r in rows]
+    widths = [max(len(str(x)) for x in column) for column in zip(head, *body)]
+    fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return [fmt(head), *(fmt(b) for b in body)]
+
+
 def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, result,
-              gate_stopped: bool = False) -> str:
-    status = "SUCCESS" if result.success else (
-        "STOPPED BY THE GATE (then trained on the approved batches)" if gate_stopped else "FAILED (see the log above)")
-    lines = [f"Dagster run {result.run_id}: {status}", ""]
+              gate_stopped: bool = False, seconds: tuple[float, float] | None = None) -> str:
+    status = "succeeded" if result.success else (
+        "stopped by the gate, then trained on the approved batches" if gate_stopped else "FAILED (see the log above)")
+    took = f" in {seconds[0]:.0f} s ({seconds[1]:.0f} s of CPU)" if seconds is not None else ""
+    lines = [f"Dagster run {result.run_id}: {status}{took}", ""]
     version = lake.real_table_version()
     if version is not None:
         lines[1:1] = [f"Real table: version {version} of {lake.real_table_uri()} (new real files go to "
                       f"{settings.landing})"]
-    for study in config.studies:
-        lines.append(f"Study {study.name} ({study.family}, {study.policy} policy)")
-        stored = read_chain(lake, study.name, study.generations)
-        refusal = stored.chain.refusal
-        for k in range(study.generations):
-            if k not in stored.verdicts:
-                lines.append(f"  generation {k}: not materialised (stopped upstream)")
-                continue
-            if refusal is not None and refusal.kind == "lineage" and k >= refusal.generation:
-                # made from an earlier real table (or from a parent re-made since): never used for training
-                lines.append(f"  generation {k}: STALE - " + (refusal.reason if k == refusal.generation
-                                                             else f"descends from {refusal.key}"))
-                continue
-            verdict = stored.verdicts[k]
-            state = "PASS" if verdict.passed else "FAIL"
-            detail = "" if verdict.passed else " - " + "; ".join(
-                f["reason"] for f in verdict.failures[:3]) if verdict.failures else ""
-            shape = verdict.scores.get("fidelity.column_shapes")
-            lines.append(f"  generation {k}: gate {state}"
-                         + (f" (column shapes {shape:.3f})" if shape is not None else "") + detail)
+    notes: dict[str, str] = {}
+    rows = chain_rows(config, lake, notes)
+    lines += ["Chains (gate verdict per generation; '-' = not made, the chain was stopped before it):", ""]
+    lines += ["  " + line for line in chain_table(rows)]
+    stopped = sum(r["guard"].startswith("STOPPED") for r in rows)
+    held = sum(r["guard"].startswith("held") for r in rows)
+    lines += ["", f"  The guard stopped {stopped} chain(s); {held} held every generation."]
+    # batches made from an earlier real table (or from a parent re-made since) are never used for training
+    lines += [f"  {study}: STALE, {note}" for study, note in notes.items()]
     model_path = asset_file(lake.root, ["downstream_model"], ".json")
     if model_path.exists():
         m = json.loads(model_path.read_text())
         h = m["headline"]
+        metrics = [h, *(k for k in m["tstr"] if k != h)]
+        cell = lambda scores, k: f"{scores[k]:>10.3f}" if k in scores else f"{'n/a':>10}"  # noqa: E731
         share = m.get("synthetic_share")
-        origin = ", ".join(f"{p['study']}/g{p['generation']} {p['rows']}" if p["origin"] == "synthetic"
-                           else f"real {p['rows']}" for p in m.get("training_origin", []))
-        rows = f"{m['training_rows']} training rows" + (f", {share:.0%} synthetic: {origin}" if share is not None else "")
-        lines += ["", f"Downstream model ({m['task']}, {rows}), on real holdout:",
-                  f"  trained on approved synthetic: {_metrics(m['tstr'], h)}",
-                  f"  trained on real (baseline):    {_metrics(m['trtr'], h)}"]
-        if h not in m["tstr"] or h not in m["trtr"]:
-            lines.append(f"  ({h} is undefined: the real holdout rows of target {config.data.target!r} have one "
-                         "class; only accuracy and log-loss are scored)")
-    lines += ["", "Where to look next:",
-              f"  collapse report   {settings.lake / 'reports' / 'collapse_report.md'}",
-              "  Dagster UI        bin/ui            (http://127.0.0.1:3000)",
-              "  MLflow UI         bin/mlflow-ui     (http://127.0.0.1:5000)",
-              f"  GX Data Docs      {settings.gx_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}"]
+        origin = ", ".join(f"{p['study']}/g{p['generation']} {p['rows']:,}" if p["origin"] == "synthetic"
+                           else f"real {p['rows']:,}" for p in m.get("training_origin", []))
+        trained_on = f"{m['training_rows']:,} rows" + (f", {share:.0%} synthetic: {origin}" if share is not None else "")
+        lines += ["", f"Downstream {m['task']} model, scored on real holdout rows (trained on {trained_on}):",
+                  f"  {'':<22}" + "".join(f"{k:>10}" for k in metrics),
+                  f"  {'synthetic-trained':<22}" + "".join(cell(m["tstr"], k) for k in metrics),
+                  f"  {'real-trained baseline':<22}" + "".join(cell(m["trtr"], k) for k in metrics)]
+        if h in m["tstr"] and h in m["trtr"]:
+            lines.append(f"  gap {m['tstr'][h] - m['trtr'][h]:+.3f} {h}")
+        else:  # e.g. ROC AUC when the holdout rows of the target have a single class
+            lines.append(f"  {h} n/a: the real holdout rows of target {config.data.target!r} have one class; only "
+                         "accuracy and log-loss are scored")
+    reports = settings.lake / "reports"
+    lines += ["", "Where to look:",
+              f"  collapse report  {reports / 'collapse_report.md'}  (plot: collapse_report.png)",
+              "  Dagster UI       ouroboros ui  (or bin/ui)      http://127.0.0.1:3000",
+              "  MLflow UI        bin/mlflow-ui                  http://127.0.0.1:5000",
+              f"  GX Data Docs     {settings.gx_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}"]
     return "\n".join(lines)
-
-
-def _metrics(scores: dict[str, float], headline: str) -> str:
-    """The headline metric first ('n/a' when undefined, e.g. ROC AUC of a one-class target), then the rest."""
-    head = f"{headline} {scores[headline]:.3f}" if headline in scores else f"{headline} n/a"
-    return "   ".join([head, ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if k != headline)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(settings.config_path)
     defs = build_definitions(config, settings)
     instance = dg.DagsterInstance.get()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()  # CPU time too: wall time on a shared machine misleads
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # step chatter stays in the UI
 
     def execute(name: str):
@@ -112,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         if not follow_up.success:
             execute(REPORT_JOB)
     print()
-    print(summarise(config, defs.resources["lake"], settings, result, gate_stopped))
-    print(f"\npipeline time: {time.perf_counter() - started:.1f} s")
+    print(summarise(config, defs.resources["lake"], settings, result, gate_stopped,
+                    (time.perf_counter() - started, time.process_time() - cpu)))
     return 0 if result.success or gate_stopped else 1
 
 

@@ -14,6 +14,7 @@ import dagster as dg
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import polars as pl
+from great_expectations.data_context.types.base import ProgressBarsConfig
 from pydantic import PrivateAttr
 
 from ouroboros.quality.contract import Contract, validation_frame
@@ -55,7 +56,10 @@ class GreatExpectationsResource(dg.ConfigurableResource):
         if self._cached is None:
             logging.getLogger("great_expectations").setLevel(logging.WARNING)
             Path(self.project_root).mkdir(parents=True, exist_ok=True)
-            self._cached = gx.get_context(mode="file", project_root_dir=self.project_root)
+            context = gx.get_context(mode="file", project_root_dir=self.project_root)
+            # a progress bar per validation would flood the terminal of `ouroboros run` and the run logs
+            context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+            self._cached = context
         return self._cached
 
     @contextmanager

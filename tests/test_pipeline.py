@@ -19,7 +19,7 @@ from ouroboros.generators.copula import GaussianCopula
 from ouroboros.provenance import without_origin
 from ouroboros.verdict import fingerprint
 from pipelines.definitions import PIPELINE_JOB, build_definitions
-from pipelines.run import stopped_only_by_gate
+from pipelines.run import chain_rows, stopped_only_by_gate, summarise
 from pipelines.settings import Settings
 
 
@@ -165,6 +165,14 @@ def test_full_graph_gates_batches(tmp_path, tiny_source):
         assert report.execute_in_process(instance=instance).success
         page = (settings.lake / "reports" / "collapse_report.md").read_text()
         assert "**broken**: guard tripped at generation 0" in page and "**good**: no gate failure" in page
+
+        # the run summary: one row per chain with its verdict per generation and where the guard tripped
+        rows = {r["chain"]: r for r in chain_rows(make_config(tiny_source), defs.resources["lake"])}
+        assert rows["good"]["verdicts"] == ["pass", "pass"] and rows["good"]["guard"] == "held all 2"
+        assert rows["broken"]["verdicts"] == ["FAIL", "-"] and rows["broken"]["guard"].startswith("STOPPED at g0: ")
+        text = summarise(make_config(tiny_source), defs.resources["lake"], settings, result, gate_stopped=True)
+        assert "The guard stopped 1 chain(s); 1 held every generation." in text
+        assert "real-trained baseline" in text and "collapse_report.md" in text
 
         # later, materialising training_set alone for the broken study is refused: the verdict lives with the batch
         refusing = build_definitions(make_config(tiny_source, training_study="broken"), settings)

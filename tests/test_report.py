@@ -13,11 +13,11 @@ from ouroboros.report import (
     guard_trips,
     merge_bands,
     noise_band,
-    plot_curves,
     report_markdown,
     report_table,
     scorecard_bands,
 )
+from ouroboros.report_plot import choose_panels, limits_for, plot_report, score_key
 
 
 def _records() -> list[GenerationRecord]:
@@ -66,7 +66,8 @@ def test_bands_from_the_scorecard_and_from_real_data(small_demo):
 
 def test_page_and_plot(tmp_path):
     records = _records()
-    png = plot_curves(report_table(records), tmp_path / "r.png", {"fidelity.column_shapes": (0.98, 0.995)})
+    png = plot_report(records, report_table(records), tmp_path / "r.png", {"fidelity.column_shapes": (0.98, 0.995)},
+                      GateConfig())
     assert png is not None and png.stat().st_size > 10_000
     assert data_uri(png).startswith("data:image/png;base64,iVBOR")
     page = report_markdown(records, png.name, {"collapse.variance_ratio.mean": (0.95, 1.05)},
@@ -91,3 +92,31 @@ def test_page_shows_each_pool_by_origin_and_where_lineage_cut_a_chain():
     assert "| anc | 1 | anc/g0 | `bbbbbbbbbbbb` | 80 | 80.0% |" in page
     assert "; chain ends before generation 2: stale" in page
     assert "- **old**: chain ends before generation 0: made from real table version 0" in page
+
+
+def test_plot_explains_the_trip_first():
+    """The first panel is the indicator that stopped a chain, drawn with the limit the gate applied to it;
+    the first movers follow; an indicator without a failure gets the nominal limit of the gate setting."""
+    records = _records()
+    bands = {"collapse.variance_ratio.a": (0.9, 1.1), "collapse.variance_ratio.b": (0.9, 1.1)}
+    panels = choose_panels(records, report_table(records), bands)
+    assert panels[0].indicator == "collapse.variance_ratio.a"
+    assert panels[0].why == "stopped rep at generation 2"
+    assert any(p.why.startswith("first to move in rep") for p in panels[1:])
+    assert len({p.indicator for p in panels}) == len(panels) <= 6
+    assert limits_for("collapse.variance_ratio.a", records, GateConfig()) == [(0.8, "gate limit (widened to noise)")]
+    nominal = dict((label, v) for v, label in limits_for("collapse.variance_ratio.b", records, GateConfig()))
+    gate = GateConfig()
+    assert nominal == {"gate limit (min_variance_ratio)": gate.min_variance_ratio,
+                       "gate limit (max_variance_ratio)": gate.max_variance_ratio}
+
+
+def test_contract_rules_map_to_the_indicator_they_judge():
+    scores = {"collapse.variance_ratio.w": 0.3, "collapse.tail_mass.w": 0.0, "shape.w": 0.7,
+              "fidelity.association_retention": 0.1}
+    assert score_key({"indicator": "expect_column_stdev_to_be_between:w"}, scores) == "collapse.variance_ratio.w"
+    assert score_key({"indicator": "expect_column_tail_quantiles_to_be_between:w"}, scores) == "collapse.tail_mass.w"
+    assert score_key({"indicator": "expect_column_values_to_be_between:w"}, scores) == "shape.w"
+    assert score_key({"indicator": "variance_ratio.w"}, scores) == "collapse.variance_ratio.w"
+    assert score_key({"indicator": "fidelity.association_retention"}, scores) == "fidelity.association_retention"
+    assert score_key({"indicator": "columns"}, scores) is None
