@@ -25,6 +25,7 @@ MIN_ROWS = 100  # below this a linear model's skill swings too much to judge a b
 def score_utility(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.DataFrame | None,
                   schema: TableSchema, target: str, config: GateConfig) -> None:
     key = "utility.skill_retention"
+    j.scores["utility.rows"] = float(min(syn.height, config.utility_rows))  # shown even when skipped
     if holdout is None or holdout.height < MIN_ROWS:
         j.skip(key, f"real_holdout has fewer than {MIN_ROWS} rows to test the models on")
         return
