@@ -62,11 +62,10 @@ def _real(name: str):
 
 def prepare(name: str, max_rows: int, work: Path) -> dict:
     """Write train.parquet, holdout.parquet and metadata.json for one table; return its facts."""
-    import polars as pl
+    from tables import TARGETS
 
     from ouroboros.schema import ColumnKind, infer_schema
     from ouroboros.split import train_holdout_split
-    from tables import TARGETS
 
     real = _real(name)
     target = TARGETS[name]
@@ -292,7 +291,7 @@ def targets(facts: list[dict], results: list[dict]) -> list[str]:
         ds, trtr = info["dataset"], info.get("trtr")
         got = {r["model"]: r for r in results if r["dataset"] == ds and "error" not in r and "quality" in r}
 
-        def row(target: str, numbers: str, ok: bool) -> None:
+        def row(target: str, numbers: str, ok: bool, ds: str = ds) -> None:
             lines.append(f"| {ds} | {target} | {numbers} | {'yes' if ok else '**no**'} |")
 
         for fam, limit in (("gan", 0.75), ("vae", 0.75), ("diffusion", 0.65)):

@@ -27,4 +27,4 @@ register("shrunk", f"{__name__}:ShrunkCopula")
 
 # imported after the registration: pipelines.definitions builds its definitions (and checks every study's
 # family) on import
-from pipelines.definitions import defs  # noqa: E402
+from pipelines.definitions import defs  # noqa: E402, F401 - the code location dagster dev loads
