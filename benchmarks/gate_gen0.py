@@ -22,7 +22,7 @@ HEADLINE = ("fidelity.quality_score", "joint.detection_auc", "utility.tstr", "ut
             "privacy.closer_to_train_share")
 
 
-def run(family: str, params: dict, config_path: Path, threads: int) -> dict:
+def run(family: str, params: dict, config_path: Path, threads: int, rows: int | None = None) -> dict:
     import torch
 
     from ouroboros.config import load_config
@@ -35,13 +35,13 @@ def run(family: str, params: dict, config_path: Path, threads: int) -> dict:
     torch.set_num_threads(threads)
     config = load_config(config_path)
     real = read_table(config.data.source)
-    train, holdout = train_holdout_split(real, config.data.holdout_fraction, config.data.seed, config.data.target)
+    train, holdout = train_holdout_split(real, config.data.holdout_fraction, config.data.seed, config.data.key)
     gen = create(family, seed=0, **params)
     t, c = time.perf_counter(), time.process_time()
     gen.fit(train)
     fit_s = time.perf_counter() - t
     fit_cpu_s = time.process_time() - c
-    batch = gen.sample(train.height, seed=1)
+    batch = gen.sample(rows or train.height, seed=1)
     card = evaluate(batch, train, holdout, config.gate, schema=infer_schema(train), target=config.data.target)
     return {
         "family": family, "params": params, "passed": card.passed,
@@ -58,9 +58,10 @@ def main() -> None:
     ap.add_argument("--params", default="{}", help="JSON hyperparameters for every family named")
     ap.add_argument("--config", type=Path, default=ROOT / "ouroboros.yaml")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rows", type=int, default=None, help="batch rows (default: as many as real_train)")
     args = ap.parse_args()
     for family in args.family.split(","):
-        print(json.dumps(run(family, json.loads(args.params), args.config, args.threads)), flush=True)
+        print(json.dumps(run(family, json.loads(args.params), args.config, args.threads, args.rows)), flush=True)
 
 
 if __name__ == "__main__":

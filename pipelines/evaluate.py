@@ -72,7 +72,7 @@ def evaluate_files(synthetic_path: Path, real_path: Path, target: str | None = N
         if target is not None and target not in real.columns:
             raise EvaluateError(f"{real_path}: --target {target!r} is not a column; columns are {real.columns}")
         gate = load_config(config_path).gate if config_path else GateConfig(seed=seed)
-        train, holdout = train_holdout_split(real, holdout_fraction, seed=seed, stratify=target)
+        train, holdout = train_holdout_split(real, holdout_fraction, seed=seed)
     except ValueError as exc:  # TableReadError, ConfigError, EvaluateError, a bad holdout fraction
         print(f"error: {exc}", file=sys.stderr)
         return 2

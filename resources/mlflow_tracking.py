@@ -11,6 +11,7 @@ import dagster as dg
 import mlflow
 import pandas as pd
 import polars as pl
+import polars.selectors as cs
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
@@ -107,8 +108,11 @@ class MlflowResource(dg.ConfigurableResource):
         # integer features are declared as doubles: a null in one arrives from pandas as a float
         example = example.with_columns(pl.col(pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16,
                                               pl.UInt32, pl.UInt64).cast(pl.Float64))
-        frame = example.to_pandas()
-        signature = quiet_signature(frame, pd.DataFrame({model.target: model.predict(example)}))
+        predicted = pd.DataFrame({model.target: model.predict(example)})
+        # MLflow's schema knows only naive datetimes: a zoned column is described (and exemplified) in UTC
+        frame = example.with_columns(cs.datetime(time_zone="*").dt.convert_time_zone("UTC")
+                                     .dt.replace_time_zone(None)).to_pandas()
+        signature = quiet_signature(frame, predicted)
         with tempfile.TemporaryDirectory() as tmp:
             code = package_copy(Path(tmp))
             info = mlflow.pyfunc.log_model(

@@ -227,10 +227,3 @@ def test_zoo_table_through_the_whole_graph(tmp_path):
     assert batch["len"].n_unique() == batch.height and batch["len"].min() > real["len"].max()
     text = summarise(config, defs.resources["lake"], settings, result)
     assert "roc_auc n/a" in text and "one class" in text
-
-
-def test_run_summary_says_when_the_headline_metric_is_undefined():
-    from pipelines.run import _metrics
-
-    assert _metrics({"accuracy": 1.0, "log_loss": 0.01}, "roc_auc") == "roc_auc n/a   accuracy 1.000, log_loss 0.010"
-    assert _metrics({"roc_auc": 0.75, "accuracy": 0.5}, "roc_auc") == "roc_auc 0.750   accuracy 0.500"
