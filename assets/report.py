@@ -4,6 +4,8 @@ It reads every stored verdict, so it also runs after the gate stopped a run (`co
 names the generator each study's `approved_generator` asset promoted in the MLflow registry.
 """
 
+import json
+
 import dagster as dg
 import mlflow
 import polars as pl
@@ -26,23 +28,26 @@ from ouroboros.report import (
 from ouroboros.report_plot import plot_report
 from ouroboros.schema import infer_schema
 from resources import LakeResource, MlflowResource
-from resources.lake import atomic_write_bytes, atomic_write_parquet
+from resources.lake import asset_file, atomic_write_bytes, atomic_write_parquet
 
 
 def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
     batch_deps = [batch_key(s.name, k) for s in config.studies for k in range(s.generations)]
 
     @dg.asset(
-        deps=["downstream_model", *batch_deps],
-        ins={"real_train": dg.AssetIn("real_train"), "real_holdout": dg.AssetIn("real_holdout"),
-             **{f"approved_{s.name}": dg.AssetIn(approved_key(s.name)) for s in config.studies}},
+        # the alias assets are deps, not inputs: the report reads what they stored when they exist, so it can be
+        # rebuilt on its own (from the UI, or after a run the gate stopped) before any alias was ever moved
+        deps=["downstream_model", *batch_deps, *(approved_key(s.name) for s in config.studies)],
+        ins={"real_train": dg.AssetIn("real_train"), "real_holdout": dg.AssetIn("real_holdout")},
         group_name="report", kinds={"matplotlib", "markdown", "mlflow"}, owners=[OWNER],
         description="Generation by generation, how far each study drifts from the real data and where the "
                     "guard stopped it, and which generator each study's registry alias "
                     "'approved' points at. Reads the stored verdicts, so it also runs after a run the gate stopped.",
     )
     def collapse_report(context: dg.AssetExecutionContext, lake: LakeResource, mlflow_tracking: MlflowResource,
-                        real_train: pl.DataFrame, real_holdout: pl.DataFrame, **promoted: dict) -> dg.MaterializeResult:
+                        real_train: pl.DataFrame, real_holdout: pl.DataFrame) -> dg.MaterializeResult:
+        stored = [asset_file(lake.root, approved_key(s.name).path, ".json") for s in config.studies]
+        promoted = [json.loads(path.read_text()) for path in stored if path.exists()]
         notes: dict[str, str] = {}
         chains = {s.name: study_chain(lake, s, real_train, notes) for s in config.studies}
         records = [rec for chain in chains.values() for rec, _ in chain]
@@ -62,7 +67,7 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
         plot = plot_report(records, table, out / "collapse_report.png", bands, config.gate)
 
         approved = {p["study"]: f"`{registered_model_name(p['study'])}@{APPROVED_ALIAS}` = version {p['version']} "
-                                f"(generation {p['generation']})" for p in promoted.values() if p.get("version")}
+                                f"(generation {p['generation']})" for p in promoted if p.get("version")}
         with mlflow_tracking.run("collapse_report", tags={"dagster_run_id": context.run_id}):
             page = report_markdown(records, plot.name if plot else None, bands, approved, notes)
             page += privacy_section({s: [gen for _, gen in chain] for s, chain in chains.items()})  # dp hook
