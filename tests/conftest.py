@@ -22,6 +22,14 @@ def small_demo(demo: pl.DataFrame) -> pl.DataFrame:
 
 
 @pytest.fixture()
+def tiny_source(tmp_path: Path, small_demo: pl.DataFrame) -> Path:
+    """small_demo written as a parquet file, the real-data source of the Dagster tests."""
+    path = tmp_path / "real.parquet"
+    small_demo.write_parquet(path)
+    return path
+
+
+@pytest.fixture()
 def mixed_frame() -> pl.DataFrame:
     """A hand-made frame with every kind the schema knows, and nulls."""
     return pl.DataFrame({

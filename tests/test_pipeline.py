@@ -65,13 +65,6 @@ def make_config(source: Path, training_study: str = "good") -> PipelineConfig:
     })
 
 
-@pytest.fixture()
-def tiny_source(tmp_path: Path, small_demo: pl.DataFrame) -> Path:
-    path = tmp_path / "real.parquet"
-    small_demo.write_parquet(path)
-    return path
-
-
 def test_definitions_load(tmp_path, tiny_source):
     defs = build_definitions(make_config(tiny_source), make_settings(tmp_path))
     dg.Definitions.validate_loadable(defs)

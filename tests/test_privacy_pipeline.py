@@ -4,30 +4,18 @@ the collapse report."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 import mlflow
-import polars as pl
 import pytest
+from test_pipeline import make_settings
 
 from ouroboros.config import PipelineConfig
 from pipelines.definitions import PIPELINE_JOB, build_definitions
-from pipelines.settings import Settings
-
-
-@pytest.fixture()
-def tiny_source(tmp_path: Path, small_demo: pl.DataFrame) -> Path:
-    path = tmp_path / "real.parquet"
-    small_demo.write_parquet(path)
-    return path
 
 
 def test_max_epsilon_gate_and_epsilon_everywhere(tmp_path, tiny_source):
     lake = tmp_path / "lake"
-    settings = Settings(config_path=tmp_path / "ouroboros.yaml", lake=lake,
-                        mlflow_tracking_uri=f"sqlite:///{lake / 'mlflow.db'}", mlflow_artifacts=lake / "mlartifacts",
-                        gx_root=lake / "gx", landing=lake / "landing")
+    settings = make_settings(tmp_path)
     config = PipelineConfig.model_validate({
         "data": {"source": str(tiny_source), "target": "outcome", "holdout_fraction": 0.25, "seed": 0},
         "studies": [
