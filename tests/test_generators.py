@@ -189,8 +189,7 @@ def test_encoding_round_trips_the_real_table(real, continuous):
 # them far outside the bounds below
 QUALITY = {
     "copula": {},
-    "gan": {"epochs": 60, "batch_size": 100, "generator_dims": "64,64", "critic_dims": "64,64", "embedding_dim": 16,
-            "generator_lr": 1e-3, "critic_lr": 1e-3},
+    "gan": {"epochs": 60, "batch_size": 100, "embedding_dim": 16},
     "vae": {"epochs": 30, "batch_size": 100, "encoder_dims": "64,64", "decoder_dims": "64,64", "latent_dim": 8},
     "diffusion": {"epochs": 30, "batch_size": 100, "dims": "64,64", "steps": 20},
 }
@@ -198,7 +197,9 @@ QUALITY = {
 # Two honest 1,000-row samples of the same distribution differ by a KS of about 0.04 (0.06 at the 95th
 # percentile) and a correlation of about 0.02; a model that learned nothing scores a KS near 0.5 on the
 # bimodal column (one mode or a blur between them) and a correlation error near 0.8 (independent columns).
-MAX_KS = {"copula": 0.08, "gan": 0.15, "vae": 0.10, "diffusion": 0.10}
+# The GAN maps its continuous outputs onto the training marginals after fitting, so its KS mostly checks that
+# map; a sign error in any of its three losses shows in the correlation (error 0.23 to 1.8).
+MAX_KS = {"copula": 0.08, "gan": 0.08, "vae": 0.10, "diffusion": 0.10}
 MAX_CORR_ERROR = {"copula": 0.05, "gan": 0.10, "vae": 0.08, "diffusion": 0.08}
 
 

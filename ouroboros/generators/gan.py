@@ -68,8 +68,8 @@ class TabularGAN(TorchGenerator):
         **TorchGenerator.COMMON_PARAMS,
         "epochs": (int, 100),
         "embedding_dim": (int, 128),
-        "generator_dims": (str, "256,256"),
-        "critic_dims": (str, "256,256"),
+        "generator_dims": (str, "128,128"),
+        "critic_dims": (str, "128,128"),
         # 5x CTGAN's 2e-4: on rank normal scores the GAN stays stable and learns in the few hundred to few
         # thousand steps a CPU fit has (tests/test_generators.py's quality test: KS 0.22 -> 0.09)
         "generator_lr": (float, 1e-3),
@@ -78,14 +78,23 @@ class TabularGAN(TorchGenerator):
         "pac": (int, 10),
         "critic_steps": (int, 1),
         "gradient_penalty": (float, 10.0),
+        "penalty_every": (int, 4),  # lazy regularisation (StyleGAN2): the penalty on every k-th critic step, times k
+        "hard": (bool, True),  # straight-through Gumbel: the critic sees exact one-hots, as in real rows
         "tau": (float, 0.2),  # Gumbel-softmax temperature while training
+        # decay of the exponential moving average of the generator's weights that sampling uses (0: the last weights)
+        "ema": (float, 0.999),
+        # map each generated continuous score through its own quantiles onto the training scores' quantiles
+        "calibrate": (bool, True),
     }
     MODULES = ("generator", "critic")
     DP_MODULES = (("critic", "_opt_d"),)  # dp hook: only the critic sees real rows (ouroboros.privacy.gan)
-    TRANSIENT = ("_opt_g", "_opt_d", "_real", "_rows_by_level", "_level_start", "_level_count", "_train_freq")
+    TRANSIENT = ("_opt_g", "_opt_d", "_real", "_rows_by_level", "_level_start", "_level_count", "_train_freq",
+                 "_ema", "_ema_steps", "_d_steps")
 
     def _validate_model_params(self) -> None:
-        self._positive("embedding_dim", "generator_lr", "critic_lr", "pac", "critic_steps", "tau")
+        self._positive("embedding_dim", "generator_lr", "critic_lr", "pac", "critic_steps", "tau", "penalty_every")
+        if not 0 <= self.params["ema"] < 1:
+            raise GeneratorError(f"gan: parameter ema must be in [0, 1), got {self.params['ema']}")
         if self.params["weight_decay"] < 0 or self.params["gradient_penalty"] < 0:
             raise GeneratorError("gan: parameters weight_decay and gradient_penalty must be >= 0")
         if self.params["batch_size"] % self.params["pac"] and self.params["dp"] is None:
@@ -151,6 +160,9 @@ class TabularGAN(TorchGenerator):
         self._opt_g = self._optimizer(self.generator.parameters(), p["generator_lr"], p["weight_decay"], (0.5, 0.9))
         self._opt_d = self._optimizer(self.critic.parameters(), p["critic_lr"], p["weight_decay"], (0.5, 0.9))
         self._real = torch.cat([num, self._groups.one_hot(codes)], dim=1)
+        self._ema = [w.detach().clone() for w in self.generator.parameters()] if p["ema"] > 0 and p["dp"] is None else None
+        self._ema_steps = 0
+        self._d_steps = 0
 
     def _draw_condition(self, b: int, freq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(group index among conditioned groups, level, condition one-hot) for `b` rows."""
@@ -164,7 +176,11 @@ class TabularGAN(TorchGenerator):
 
     def _activate(self, out: torch.Tensor) -> torch.Tensor:
         s = self._n_num
-        return torch.cat([out[:, :s], self._groups.gumbel_softmax(out[:, s:], self.params["tau"])], dim=1)
+        soft = self._groups.gumbel_softmax(out[:, s:], self.params["tau"])
+        if self.params["hard"]:
+            hard = self._groups.one_hot(self._groups.padded(soft).argmax(dim=-1))
+            soft = hard + soft - soft.detach()
+        return torch.cat([out[:, :s], soft], dim=1)
 
     def _noise(self, b: int) -> torch.Tensor:
         return torch.randn(b, self.params["embedding_dim"], device=self._device)
@@ -198,7 +214,9 @@ class TabularGAN(TorchGenerator):
                     fake = torch.cat([self._activate(out), cond], dim=1)
                 fake_d = fake.detach()
                 loss_d = self.critic(fake_d).mean() - self.critic(real).mean()
-                loss_d = loss_d + self._gradient_penalty(real, fake_d)
+                if self._d_steps % p["penalty_every"] == 0:
+                    loss_d = loss_d + p["penalty_every"] * self._gradient_penalty(real, fake_d)
+                self._d_steps += 1
                 self._train_step(self._opt_d, loss_d)
             loss_g = -self.critic(fake).mean()
             if gc:
@@ -208,9 +226,46 @@ class TabularGAN(TorchGenerator):
                 chosen = logp.gather(1, wanted[:, None]).squeeze(1)
                 loss_g = loss_g - chosen.mean()
             self._train_step(self._opt_g, loss_g)
+            self._update_ema()
             total_d += loss_d.detach()
             total_g += loss_g.detach()
         return {"loss_critic": total_d / steps, "loss_generator": total_g / steps}
+
+    def _update_ema(self) -> None:
+        if self._ema is None:
+            return
+        self._ema_steps += 1
+        # a short horizon early on (warm-up as in Tan & Le's EfficientNet EMA): the first weights are noise
+        decay = min(self.params["ema"], (1 + self._ema_steps) / (10 + self._ema_steps))
+        torch._foreach_lerp_(self._ema, [p.detach() for p in self.generator.parameters()], 1 - decay)
+
+    def _finish(self, num: torch.Tensor, codes: torch.Tensor) -> None:
+        self._average_weights()
+        self._calibration = torch.zeros(2, self._n_num, 0, device=self._device)
+        if self.params["calibrate"] and self.params["dp"] is None and self._n_num:
+            grid = torch.linspace(0, 1, _QUANTILES, device=self._device)
+            fake = torch.cat([self._generate_raw(self.SAMPLE_BATCH)[0] for _ in range(4)])
+            self._calibration = torch.stack([torch.quantile(fake, grid, dim=0).T, torch.quantile(num, grid, dim=0).T])
+
+    def _average_weights(self) -> None:
+        ema = getattr(self, "_ema", None)
+        if ema is None:
+            return
+        for p, a in zip(self.generator.parameters(), ema):
+            p.copy_(a)
+        # the BatchNorm statistics belong to the last weights: estimate them again for the averaged ones
+        bns = [m for m in self.generator.modules() if isinstance(m, nn.BatchNorm1d)]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+        self.generator.train()
+        b = self.params["batch_size"]
+        for _ in range(20):
+            cond = self._draw_condition(b, self._freq)[2] if len(self._cond_groups) else torch.zeros(b, 0, device=self._device)
+            self.generator(torch.cat([self._noise(b), cond], dim=1))
+        self.generator.eval()
+        for m in bns:
+            m.momentum = 0.1
 
     def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         pac, d = self.params["pac"], real.shape[1]
@@ -223,6 +278,12 @@ class TabularGAN(TorchGenerator):
     # -- sampling ---------------------------------------------------------------------------------
 
     def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        num, codes = self._generate_raw(n)
+        if self._calibration.shape[2]:
+            num = _interp(num, self._calibration[0], self._calibration[1])
+        return num, codes
+
+    def _generate_raw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         if len(self._cond_groups):
             _, _, cond = self._draw_condition(n, self._freq)
         else:
@@ -232,7 +293,21 @@ class TabularGAN(TorchGenerator):
         return out[:, :s], self._groups.sample(out[:, s:])
 
     def _extra_state(self) -> dict[str, torch.Tensor]:
-        return {"freq": self._freq}
+        return {"freq": self._freq, "calibration": self._calibration}
 
     def _load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
         self._freq = state["freq"]
+        self._calibration = state["calibration"]
+
+
+_QUANTILES = 1001
+
+
+def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear map of every column j of x [n, k] through the points (xp[j], fp[j]), clamped at the ends."""
+    xc = x.T.contiguous()  # [k, n]
+    i = torch.searchsorted(xp.contiguous(), xc).clamp(1, xp.shape[1] - 1)
+    x0, x1 = xp.gather(1, i - 1), xp.gather(1, i)
+    y0, y1 = fp.gather(1, i - 1), fp.gather(1, i)
+    w = ((xc - x0) / (x1 - x0).clamp_min(1e-12)).clamp(0, 1)
+    return (y0 + w * (y1 - y0)).T
