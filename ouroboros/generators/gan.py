@@ -67,6 +67,7 @@ class TabularGAN(TorchGenerator):
     PARAMS = {
         **TorchGenerator.COMMON_PARAMS,
         "epochs": (int, 100),
+        "batch_size": (int, 300),
         "embedding_dim": (int, 128),
         "generator_dims": (str, "128,128"),
         "critic_dims": (str, "128,128"),
@@ -135,6 +136,14 @@ class TabularGAN(TorchGenerator):
     @property
     def _pac(self) -> int:
         return 1 if self.params["dp"] is not None else self.params["pac"]  # dp hook: one row per critic input
+
+    def _optimizer(self, params, lr: float, weight_decay: float = 0.0,
+                   betas: tuple[float, float] = (0.9, 0.999), decoupled: bool = False) -> torch.optim.Optimizer:
+        """Adam as in the base class, but fused (one kernel for all parameters): a GAN step on a CPU spends a
+        quarter of its time in two optimizer steps of small tensors. Under dp the base optimizer is wrapped."""
+        if self.params["dp"] is not None or decoupled:
+            return super()._optimizer(params, lr, weight_decay, betas, decoupled)
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
 
     # -- conditions -------------------------------------------------------------------------------
 
