@@ -76,7 +76,7 @@ class TabularGAN(TorchGenerator):
         "generator_lr": (float, 1e-3),
         "critic_lr": (float, 1e-3),
         "weight_decay": (float, 1e-6),
-        "pac": (int, 10),
+        "pac": (int, 2),
         "critic_steps": (int, 1),
         "gradient_penalty": (float, 10.0),
         "penalty_every": (int, 4),  # lazy regularisation (StyleGAN2): the penalty on every k-th critic step, times k
