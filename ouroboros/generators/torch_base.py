@@ -111,7 +111,7 @@ class TorchGenerator(Generator):
         else:  # dp hook: private encoder statistics, Poisson batches and DP optimizers (ouroboros.privacy)
             from ouroboros.privacy.fit import PrivateFit
 
-            self._dp = PrivateFit(p["dp"], self.family, self.schema, df.height, min(p["batch_size"], df.height),
+            self._dp = PrivateFit(p["dp"], self.family, self.schema, df.height, self._batch_size(df.height),
                                   p["epochs"], p["discrete_limit"])
             self.schema, num, codes = self._dp.encode(self._encoder, df, self.schema, self.seed)
         with self._seeded(self.seed) as device:
@@ -124,7 +124,7 @@ class TorchGenerator(Generator):
             for m in self.MODULES:
                 getattr(self, m).train()
             n = len(num_t)
-            batch = min(p["batch_size"], n)
+            batch = self._batch_size(n)
             for epoch in range(p["epochs"]):
                 if self._dp is not None:
                     losses = self._dp.train_epoch(self, num_t, codes_t, batch)
@@ -141,6 +141,10 @@ class TorchGenerator(Generator):
         if self._dp is not None:
             self.privacy = self._dp.finish().to_dict()
             self._dp = None
+
+    def _batch_size(self, n: int) -> int:
+        """Rows per optimizer step for a table of `n` rows."""
+        return min(self.params["batch_size"], n)
 
     def _batches(self, n: int, batch: int):
         """Index batches of one epoch: shuffled, or Poisson-sampled under DP (what its accountant assumes)."""
