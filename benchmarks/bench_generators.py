@@ -69,7 +69,7 @@ def prepare(name: str, max_rows: int, work: Path) -> dict:
 
     real = _real(name)
     target = TARGETS[name]
-    train, holdout = train_holdout_split(real, 0.2, 0, stratify=target)
+    train, holdout = train_holdout_split(real, 0.2, 0)
     if train.height > max_rows:  # both sides shrink alike, so detection and DCR compare equal-sized samples
         train = train.sample(max_rows, seed=0)
         holdout = holdout.sample(min(holdout.height, max_rows // 4), seed=0)

@@ -103,7 +103,8 @@ class TabularDiffusion(TorchGenerator):
         self._sched = torch.optim.lr_scheduler.LambdaLR(self._opt, lambda i: max(0.0, 1.0 - i / steps))
 
     def _denoise(self, x_num: torch.Tensor, state: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.model(x_num, state + self._in_groups.offsets, t)
+        with self._autocast():
+            return self.model(x_num, state + self._in_groups.offsets, t).float()
 
     def _train_epoch(self, num: torch.Tensor, codes: torch.Tensor, batch: int) -> dict[str, torch.Tensor]:
         s, device = self._n_num, self._device
