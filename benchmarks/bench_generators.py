@@ -60,33 +60,24 @@ def _real(name: str):
     return MAKERS[name]()
 
 
-def _stratified_split(df, fraction: float, seed: int, target: str):
-    """(train, holdout): a seeded random `fraction` of each target class is held out, so a rare class is on both sides."""
-    import numpy as np
-    import polars as pl
-
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(df.height, bool)
-    for idx in df.with_row_index("_i").group_by(target, maintain_order=True).agg(pl.col("_i"))["_i"]:
-        idx = np.asarray(idx)
-        mask[rng.choice(idx, int(round(fraction * len(idx))), replace=False)] = True
-    return df.filter(pl.Series(~mask)), df.filter(pl.Series(mask))
-
-
 def prepare(name: str, max_rows: int, work: Path) -> dict:
     """Write train.parquet, holdout.parquet and metadata.json for one table; return its facts."""
     from tables import TARGETS
 
     from ouroboros.schema import ColumnKind, infer_schema
+    from ouroboros.split import train_holdout_split
 
     real = _real(name)
     target = TARGETS[name]
-    train, holdout = _stratified_split(real, 0.2, 0, target)
+    train, holdout = train_holdout_split(real, 0.2, 0)
     if train.height > max_rows:  # both sides shrink alike, so detection and DCR compare equal-sized samples
         train = train.sample(max_rows, seed=0)
         holdout = holdout.sample(min(holdout.height, max_rows // 4), seed=0)
-    train.write_parquet(work / "train.parquet")
-    holdout.write_parquet(work / "holdout.parquet")
+    # written aside and renamed: a run of other models on the same table may be reading them (same content)
+    for frame, file in ((train, "train.parquet"), (holdout, "holdout.parquet")):
+        part = work / f".{file}.{os.getpid()}"
+        frame.write_parquet(part)
+        os.replace(part, work / file)
     schema = infer_schema(train)
     sdtype = {ColumnKind.CONTINUOUS: "numerical", ColumnKind.INTEGER: "numerical", ColumnKind.BOOLEAN: "boolean",
               ColumnKind.CATEGORICAL: "categorical", ColumnKind.DATETIME: "datetime"}
@@ -149,6 +140,8 @@ def main() -> None:
     ap.add_argument("--merge", action="store_true",
                     help="only render: merge every benchmarks/out/results-*.json (runs of single tables) into one report")
     ap.add_argument("--run-commit", help="with --merge: the commit the runs were made at (default: recorded, or HEAD)")
+    ap.add_argument("--label", default="", help="suffix of this run's results file, so runs of other models on the "
+                    "same tables (peers in one process, ours in another) can be merged with --merge")
     ap.add_argument("--one", nargs=3, metavar=("TRAIN", "FAMILY", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -157,7 +150,10 @@ def main() -> None:
 
     if args.merge:
         parts = [json.loads(p.read_text()) for p in sorted(OUT.glob("results-*.json"))]
-        facts = [f for part in parts for f in part["facts"]]
+        facts_by_table: dict[str, dict] = {}  # one entry per table, whichever part scored it
+        for f in (f for part in parts for f in part["facts"]):
+            facts_by_table.setdefault(f["dataset"], {}).update({k: v for k, v in f.items() if v is not None})
+        facts = list(facts_by_table.values())
         results = [r for part in parts for r in part["results"]]
         started = min(datetime.fromisoformat(part["started"]) for part in parts)
         for part in parts:  # epochs and threads must be the same in every part (the row cap is per table)
@@ -212,12 +208,13 @@ def main() -> None:
             scores = _child([str(SDV_PY), str(HERE / "score.py"), str(train), str(holdout), str(meta), info["target"],
                              *[str(s) for _, s in done]], args.threads, args.timeout)
             info["trtr"] = scores.get("__real__", {}).get("trtr")
+            info["holdout_quality"] = scores.get("__real__", {}).get("holdout_quality")
             for r, syn in done:
                 r.update(scores.get(str(syn), {"score_error": scores.get("error")}))
                 print(json.dumps(r), flush=True)
 
     settings = {k: getattr(args, k) for k in ("epochs", "threads", "max_rows")} | {"run_commit": args.run_commit}
-    (OUT / f"results-{'-'.join(datasets)}.json").write_text(json.dumps(
+    (OUT / f"results-{'-'.join(datasets)}{'-' + args.label if args.label else ''}.json").write_text(json.dumps(
         {"started": started.isoformat(), "settings": settings, "facts": facts, "results": results}, indent=2))
     _write(render(facts, results, args, started), args.docs)
 
@@ -278,7 +275,11 @@ def render(facts: list[dict], results: list[dict], args: argparse.Namespace, sta
         out.append(f"{info['train_rows']:,} training rows, {info['holdout_rows']:,} holdout rows, {info['columns']} "
                    f"columns ({info['numeric_columns']} numeric; widest categorical {info['widest_categorical']:,} "
                    f"levels; {info['null_cells']:.1%} null cells); target `{info['target']}`, TRTR "
-                   f"{trtr:.3f}.\n" if trtr is not None else "target `{info['target']}`.\n")
+                   f"{trtr:.3f}." if trtr is not None else f"target `{info['target']}`.")
+        if info.get("holdout_quality") is not None:
+            out[-1] += (f" The real holdout rows, scored as if synthetic, reach a quality of {info['holdout_quality']:.3f}: "
+                        "what fresh real data of that size scores.")
+        out[-1] += "\n"
         out.append("| model | fit s | fit CPU s | sample rows/s | peak RSS MB | quality | detection AUC | DCR share | TSTR |")
         out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in (r for r in results if r["dataset"] == ds):

@@ -11,6 +11,8 @@ Prints one JSON line {synthetic path: scores}, plus the key "__real__" with TRTR
   training side subsampled to the holdout's size (0.5: no closer to the training rows than fresh rows).
 - tstr: XGBoost trained on the synthetic rows (as many as the training table), ROC AUC on the real
   holdout; trtr (in "__real__"): the same trained on the real training rows.
+- holdout_quality (in "__real__"): the Quality Report of the real holdout rows against the training rows,
+  what fresh real data of the holdout's size scores.
 """
 
 from __future__ import annotations
@@ -125,7 +127,12 @@ def main() -> None:
     train_path, holdout_path, meta_path, target, *syn_paths = sys.argv[1:]
     train, holdout = pd.read_parquet(train_path), pd.read_parquet(holdout_path)
     metadata = json.loads(open(meta_path).read())
-    out: dict = {"__real__": {"trtr": utility(train, holdout, train, metadata, target)}}
+    # the honest reference: real holdout rows scored as if they were a synthetic table (quality only; detection,
+    # DCR and TSTR would compare the holdout with itself)
+    reference = QualityReport()
+    reference.generate(train, holdout[train.columns], metadata, verbose=False)
+    out: dict = {"__real__": {"trtr": utility(train, holdout, train, metadata, target),
+                              "holdout_quality": float(reference.get_score())}}
     for path in syn_paths:
         syn = pd.read_parquet(path)[train.columns]
         report = QualityReport()

@@ -39,6 +39,10 @@ class TorchGenerator(Generator):
         "discrete_limit": (int, 32),  # numeric columns with at most this many distinct values are categorical
         "fit_rows": (int, 5000),  # rows the mixtures are fitted on
         "dp": (dict, None),  # differential privacy: {epsilon, delta, max_grad_norm, public} (ouroboros.privacy)
+        # matrix products in bfloat16 ("bf16"), float32 ("fp32"), or "auto": bf16 where the device computes it
+        # natively (a CPU with AVX512-BF16 or AMX, a GPU with bf16 support), else fp32. Losses, sampling
+        # arithmetic and optimizer state stay float32 either way.
+        "precision": (str, "auto"),
     }
     # dp hook: (module, optimizer) attributes that see real rows and are trained with DP-SGD when params.dp is set
     DP_MODULES: ClassVar[tuple[tuple[str, str], ...]] = (("model", "_opt"),)
@@ -54,6 +58,8 @@ class TorchGenerator(Generator):
                          ("discrete_limit", 0), ("fit_rows", 10)):
             if p[name] < lo:
                 raise GeneratorError(f"{self.family}: parameter {name} must be at least {lo}, got {p[name]}")
+        if p["precision"] not in ("auto", "bf16", "fp32"):
+            raise GeneratorError(f"{self.family}: parameter precision must be 'auto', 'bf16' or 'fp32', got {p['precision']!r}")
         for name, (kind, _) in self.PARAMS.items():
             if kind is float and p[name] is not None and not np.isfinite(p[name]):
                 raise GeneratorError(f"{self.family}: parameter {name} must be finite, got {p[name]}")
@@ -111,7 +117,7 @@ class TorchGenerator(Generator):
         else:  # dp hook: private encoder statistics, Poisson batches and DP optimizers (ouroboros.privacy)
             from ouroboros.privacy.fit import PrivateFit
 
-            self._dp = PrivateFit(p["dp"], self.family, self.schema, df.height, min(p["batch_size"], df.height),
+            self._dp = PrivateFit(p["dp"], self.family, self.schema, df.height, self._batch_size(df.height),
                                   p["epochs"], p["discrete_limit"])
             self.schema, num, codes = self._dp.encode(self._encoder, df, self.schema, self.seed)
         with self._seeded(self.seed) as device:
@@ -124,7 +130,7 @@ class TorchGenerator(Generator):
             for m in self.MODULES:
                 getattr(self, m).train()
             n = len(num_t)
-            batch = min(p["batch_size"], n)
+            batch = self._batch_size(n)
             for epoch in range(p["epochs"]):
                 if self._dp is not None:
                     losses = self._dp.train_epoch(self, num_t, codes_t, batch)
@@ -141,6 +147,10 @@ class TorchGenerator(Generator):
         if self._dp is not None:
             self.privacy = self._dp.finish().to_dict()
             self._dp = None
+
+    def _batch_size(self, n: int) -> int:
+        """Rows per optimizer step for a table of `n` rows."""
+        return min(self.params["batch_size"], n)
 
     def _batches(self, n: int, batch: int):
         """Index batches of one epoch: shuffled, or Poisson-sampled under DP (what its accountant assumes)."""
@@ -166,6 +176,9 @@ class TorchGenerator(Generator):
         self._device = device
         self._groups = Groups(enc.group_sizes, device)
         self._n_num = enc.n_scalars
+        precision = self.params["precision"]
+        # DP-SGD stays float32: its clipping bound must hold exactly for the accountant's guarantee
+        self._bf16 = self.params["dp"] is None and (precision == "bf16" or (precision == "auto" and native_bf16(device)))
         if build:
             self._build(device)
         else:
@@ -187,6 +200,10 @@ class TorchGenerator(Generator):
             getattr(self, m).load_state_dict(state[m])
             getattr(self, m).eval()
         self._load_extra_state({k: v.to(device) for k, v in state.get("extra", {}).items()})
+
+    def _autocast(self):
+        """Context for the modules' forward passes: bfloat16 matrix products when `precision` chose them."""
+        return torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=self._bf16)
 
     # -- for subclasses ---------------------------------------------------------------------------
 
@@ -224,6 +241,17 @@ class TorchGenerator(Generator):
 
     def _load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
         """Inverse of `_extra_state`."""
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Does `device` multiply bfloat16 matrices in hardware? (Emulated bf16 is slower than float32.)"""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:  # Linux reports the instruction sets; elsewhere stay with float32
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def mlp(dims: list[int], act: type[torch.nn.Module] = torch.nn.ReLU) -> torch.nn.Sequential:
