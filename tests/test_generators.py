@@ -221,21 +221,31 @@ def _quality_table(n: int = 1000, seed: int = 0) -> pl.DataFrame:
     })
 
 
-def _quality(family: str, **overrides) -> tuple[float, float, float]:
+# The GAN's correlation error on this small table varies with the seed (0.04 to 0.14 over five seeds on a CPU),
+# so it is judged by the median of three fits; a sign error still fails every one of them.
+QUALITY_SEEDS = {"gan": (0, 1, 2)}
+
+
+def _quality(family: str, seeds: tuple[int, ...] = (0,), **overrides) -> tuple[float, float, float]:
+    """(KS of the bimodal column, x-y correlation error, category TVD), each the median over `seeds`."""
     from scipy.stats import ks_2samp
 
     real = _quality_table()
-    syn = create(family, seed=0, **{**QUALITY[family], **overrides}).fit(real).sample(real.height, seed=1)
-    ks = ks_2samp(real["bimodal"].to_numpy(), syn["bimodal"].to_numpy()).statistic
-    corr = abs(np.corrcoef(real["x"], real["y"])[0, 1] - np.corrcoef(syn["x"], syn["y"])[0, 1])
-    share = [(df["group"] == g).mean() for df in (real, syn) for g in ("a", "b", "c")]
-    tvd = 0.5 * sum(abs(share[i] - share[i + 3]) for i in range(3))
+    scores = []
+    for seed in seeds:
+        syn = create(family, seed=seed, **{**QUALITY[family], **overrides}).fit(real).sample(real.height, seed=1)
+        ks = ks_2samp(real["bimodal"].to_numpy(), syn["bimodal"].to_numpy()).statistic
+        corr = abs(np.corrcoef(real["x"], real["y"])[0, 1] - np.corrcoef(syn["x"], syn["y"])[0, 1])
+        share = [(df["group"] == g).mean() for df in (real, syn) for g in ("a", "b", "c")]
+        tvd = 0.5 * sum(abs(share[i] - share[i + 3]) for i in range(3))
+        scores.append((ks, corr, tvd))
+    ks, corr, tvd = np.median(np.array(scores, dtype=np.float64), axis=0)
     return float(ks), float(corr), float(tvd)
 
 
 @pytest.mark.parametrize("family", FAMILY_LIST)
 def test_family_learns_a_bimodal_column_and_a_correlated_pair(family):
-    ks, corr, tvd = _quality(family)
+    ks, corr, tvd = _quality(family, QUALITY_SEEDS.get(family, (0,)))
     assert tvd <= MAX_TVD, f"{family}: the categorical column's shares are off by {tvd:.3f} (bound {MAX_TVD})"
     assert ks <= MAX_KS[family], f"{family}: KS {ks:.3f} on the bimodal column (bound {MAX_KS[family]})"
     assert corr <= MAX_CORR_ERROR[family], f"{family}: x-y correlation off by {corr:.3f} (bound {MAX_CORR_ERROR[family]})"
