@@ -44,11 +44,7 @@ class TabularVAE(TorchGenerator):
         "decoder_dims": (str, "256,256"),
         "lr": (float, 1e-3),
         "weight_decay": (float, 1e-5),
-        # weight of the reconstruction against the KL term. TVAE's 2 left near-deterministic category pairs
-        # blurred (demo: TSTR 0.82 against 0.99 trained on real rows); at 5 a 100-epoch fit on 4,000 rows kept
-        # them (TSTR 0.96) and detection fell on all three benchmark tables tried (0.67->0.61, 0.59->0.59,
-        # 0.69->0.61) with the DCR share at 0.50-0.51; at 10 rows began to sit nearer the training rows (0.53)
-        "loss_factor": (float, 5.0),
+        "loss_factor": (float, 2.0),  # weight of the reconstruction against the KL term
         "posterior_prior": (bool, True),  # sample latents from the fitted aggregated posterior, not N(0, I)
         "temperature": (float, 1.0),  # softmax temperature of the categorical draws when sampling
     }
