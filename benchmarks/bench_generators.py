@@ -156,9 +156,11 @@ def main() -> None:
         facts = list(facts_by_table.values())
         results = [r for part in parts for r in part["results"]]
         started = min(datetime.fromisoformat(part["started"]) for part in parts)
+        given = args.run_commit
         for part in parts:  # epochs and threads must be the same in every part (the row cap is per table)
             vars(args).update({k: v for k, v in part["settings"].items() if k != "max_rows" and v is not None})
-        args.run_commit = args.run_commit or _commit()
+        # parts run at other commits: say which, unless the caller did
+        args.run_commit = given or ", ".join(sorted({str(p["settings"].get("run_commit")) for p in parts})) or _commit()
         _write(render(facts, results, args, started), args.docs)
         return
 
