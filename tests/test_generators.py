@@ -143,6 +143,7 @@ def test_unknown_family_is_refused():
         ("diffusion", {"steps": 0}, "steps"),
         ("diffusion", {"min_steps_per_epoch": 0}, "min_steps_per_epoch"),
         ("vae", {"precision": "fp16"}, "precision"),
+        ("gan", {"precision": "bf16"}, "precision"),
         ("vae", {"temperature": 0.0}, "temperature"),
         ("diffusion", {"device": "tpu"}, "device"),
         ("copula", {"quantile_points": 1}, "quantile_points"),

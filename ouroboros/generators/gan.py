@@ -116,6 +116,9 @@ class TabularGAN(TorchGenerator):
 
     def _validate_model_params(self) -> None:
         self._positive("embedding_dim", "generator_lr", "critic_lr", "pac", "critic_steps", "tau", "penalty_every")
+        if self.params["precision"] == "bf16":  # "auto" runs float32 here: bf16 was never measured for the GAN
+            raise GeneratorError("gan: parameter precision 'bf16' is not supported (its gradient penalty "
+                                 "differentiates twice and was not measured in bfloat16); use 'auto' or 'fp32'")
         if not 0 <= self.params["ema"] < 1:
             raise GeneratorError(f"gan: parameter ema must be in [0, 1), got {self.params['ema']}")
         if self.params["weight_decay"] < 0 or self.params["gradient_penalty"] < 0:
