@@ -16,13 +16,14 @@ from ouroboros.collapse import GaussianReference, run_reference_chains, run_stud
 from ouroboros.config import GateConfig
 from ouroboros.generators import FAMILIES, GeneratorError, create, load
 from ouroboros.quality import evaluate
+from tests.wiring import WIRING_GATE
 
 N = 100  # samples per generation, as in both papers
 # small k-NN and detection subsamples keep the full scorecard at about a second per batch
 FAST_GATE = {"knn_rows": 50, "detection_rows": 50}
 # chain mechanics need a chain the gate approves; the copula loses the demo's associations, which the default gate
 # refuses (see test_gate_stops_the_chain_at_the_first_failed_batch), so those limits are off where only wiring is tested
-WIRING = {**FAST_GATE, "min_association_retention": 0.0, "max_detection_auc": 1.0, "min_utility_retention": -100.0}
+WIRING = {**FAST_GATE, **WIRING_GATE}
 
 
 def _real_chains(chains: int, seed: int, n: int = N) -> np.ndarray:

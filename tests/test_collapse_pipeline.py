@@ -16,9 +16,7 @@ from ouroboros.generators import register
 from ouroboros.generators.copula import GaussianCopula
 from pipelines.definitions import PIPELINE_JOB, REPORT_JOB, build_definitions
 from pipelines.settings import Settings
-
-# the wiring needs approved copula chains; the default gate refuses the copula on the demo (see tests/test_pipeline.py)
-WIRING_GATE = {"min_association_retention": 0.0, "max_detection_auc": 1.0, "min_utility_retention": -100.0}
+from tests.wiring import WIRING_GATE
 
 
 class LateSqueeze(GaussianCopula):

@@ -29,6 +29,7 @@ from pipelines.definitions import PRODUCTION_JOB, build_definitions
 from pipelines.sensors import LandingCursor, alert_record, build_alert_sensor
 from pipelines.settings import Settings
 from resources import LakeResource
+from tests.wiring import WIRING_GATE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "ouroboros" / "data" / "crashes.parquet"
@@ -55,7 +56,7 @@ class Env:
             "landing": {"settle_seconds": 0, **(landing_overrides or {})},
             # the landing wiring needs a batch the gate approves; the default gate refuses the copula on the demo
             # for its lost associations and utility (docs/gate.md), so those joint limits are off here
-            "gate": {"min_association_retention": 0.0, "max_detection_auc": 1.0, "min_utility_retention": -100.0},
+            "gate": WIRING_GATE,
         })
         self.defs = build_definitions(self.config, self.settings)
         self.lake = LakeResource(root=str(lake))

@@ -21,6 +21,7 @@ from ouroboros.verdict import GATE_CHECKS, CheckRecord, GateRefusal, Verdict, fi
 from pipelines.definitions import APPROVED_JOB, PRODUCTION_JOB, REPORT_JOB, build_definitions
 from pipelines.settings import Settings
 from resources import LakeResource
+from tests.wiring import WIRING_GATE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "ouroboros" / "data" / "crashes.parquet"
@@ -88,7 +89,7 @@ class Lake:
             "landing": {"settle_seconds": 0},
             # lineage needs a chain the gate approves: the joint limits the bundled copula misses on the demo
             # table are off here, as in test_pipeline (docs/gate.md); every other gate test judges at its default
-            "gate": {"min_association_retention": 0.0, "max_detection_auc": 1.0, "min_utility_retention": -100.0},
+            "gate": WIRING_GATE,
         }
         self.defs = self.definitions()
         self.lake = LakeResource(root=str(lake))

@@ -14,35 +14,12 @@ import polars as pl
 import pytest
 
 from ouroboros.config import ConfigError, PipelineConfig
-from ouroboros.generators import register
-from ouroboros.generators.copula import GaussianCopula
 from ouroboros.provenance import without_origin
 from ouroboros.verdict import fingerprint
 from pipelines.definitions import PIPELINE_JOB, build_definitions
 from pipelines.run import chain_rows, stopped_only_by_gate, summarise
 from pipelines.settings import Settings
-
-
-class ShrunkCopula(GaussianCopula):
-    """A broken generator: a copula whose numeric columns come out squeezed towards their median (collapse)."""
-
-    family = "shrunk"
-
-    def _sample(self, n: int, seed: int) -> pl.DataFrame:
-        df = super()._sample(n, seed)
-        numeric = [c.name for c in self.schema.columns if c.kind.value == "continuous"]
-        return df.with_columns([(pl.col(c) - pl.col(c).median()) * 0.3 + pl.col(c).median() for c in numeric])
-
-
-register("shrunk", f"{__name__}:ShrunkCopula")
-
-
-# These tests exercise the graph's wiring, so they need a chain the gate approves. The bundled copula is not one
-# on the demo table under the default gate: it keeps about 15-40% of the real associations and a model trained on
-# its batch predicts `outcome` no better than a constant (docs/gate.md). The joint limits are set off here; every
-# other test (contract, shapes, spread, tails, categories, copies) judges at its default, which is what stops the
-# broken chain.
-WIRING_GATE = {"min_association_retention": 0.0, "max_detection_auc": 1.0, "min_utility_retention": -100.0}
+from tests.wiring import WIRING_GATE
 
 
 def make_settings(tmp_path: Path) -> Settings:

@@ -21,6 +21,8 @@ import pytest
 import requests
 import yaml
 
+from tests.wiring import WIRING_GATE
+
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = [
@@ -64,7 +66,7 @@ def stack_run(tmp_path_factory, small_demo: pl.DataFrame) -> dict:
         "downstream": {"epochs": 2},
         # the wiring, not the copula's quality, is under test here (as in test_pipeline): the recalibrated gate
         # refuses the copula's joint structure on a table this small, so its three joint limits are off
-        "gate": {"min_association_retention": 0.0, "max_detection_auc": 1.0, "min_utility_retention": -100.0},
+        "gate": WIRING_GATE,
     }
     (tmp / "ouroboros.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "OUROBOROS_CONFIG": str(tmp / "ouroboros.yaml"), "OUROBOROS_LAKE": str(tmp / "lake")}
