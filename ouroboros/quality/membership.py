@@ -15,19 +15,8 @@ import math
 
 import numpy as np
 
+from ouroboros.quality.learners import auc
 from ouroboros.quality.neighbours import knn_dists
-
-
-def _rank_auc(member: np.ndarray, other: np.ndarray) -> float:
-    """P(member score > non-member score), ties half (Mann-Whitney)."""
-    scores = np.concatenate([member, other])
-    order = np.argsort(scores, kind="stable")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)
-    m, n = len(member), len(other)
-    return float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
 
 
 def _advantage(member: np.ndarray, other: np.ndarray) -> float:
@@ -48,7 +37,8 @@ def membership_attack(synthetic: np.ndarray, members: np.ndarray, non_members: n
     # no-leak noise: the AUC of two samples of m from one distribution has sd sqrt((2m + 1) / (12 m^2));
     # the KS distance's 95% point is 1.36 sqrt(2 / m)
     auc_sd = math.sqrt((2 * m + 1) / (12 * m * m))
-    return {"privacy.membership.auc": _rank_auc(score_in, score_out),
+    labels = np.concatenate([np.ones(m), np.zeros(m)])
+    return {"privacy.membership.auc": auc(np.concatenate([score_in, score_out]), labels),
             "privacy.membership.advantage": _advantage(score_in, score_out),
             "privacy.membership.auc.noise_high": 0.5 + 3 * auc_sd,
             "privacy.membership.advantage.noise_high": 1.36 * math.sqrt(2.0 / m),
