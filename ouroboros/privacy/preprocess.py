@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 from scipy.special import ndtri
 
-from ouroboros.generators.encoding import ColumnCode, TableEncoder, _fit_levels, _fit_mixture, _numeric
+from ouroboros.generators.encoding import _Z_CLIP, ColumnCode, TableEncoder, _fit_levels, _fit_mixture, _numeric
 from ouroboros.privacy.settings import DPSettings, PublicColumn
 from ouroboros.schema import ColumnKind, ColumnSpec, TableSchema
 
@@ -214,6 +214,6 @@ def private_transform(encoder: TableEncoder, df: pl.DataFrame, seed: int) -> tup
             continue
         x = _numeric(df[c.name])
         u = np.interp(np.nan_to_num(x, nan=c.quantiles[0]), np.asarray(c.quantiles), np.asarray(c.quantile_u))
-        z = np.clip(ndtri(u), -5.0, 5.0)
+        z = np.clip(ndtri(u), -_Z_CLIP, _Z_CLIP)  # the clip the encoder applies to rank scores
         num[:, j] = np.where(np.isnan(x), 0.0, z).astype(np.float32)
     return num, codes
