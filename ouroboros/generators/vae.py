@@ -109,7 +109,7 @@ class TabularVAE(TorchGenerator):
     def _finish(self, num: torch.Tensor, codes: torch.Tensor) -> None:
         if not self.params["posterior_prior"] or self.params.get("dp") is not None:
             return  # under DP the latents of real rows are not released: sample N(0, I)
-        onehot = self._groups.one_hot(codes)
+        onehot = self._onehot  # made by _prepare for these same rows
         mus, variances = [], []
         for start in range(0, len(num), self.SAMPLE_BATCH):
             mu, logvar = self._encode(num[start:start + self.SAMPLE_BATCH], onehot[start:start + self.SAMPLE_BATCH])
