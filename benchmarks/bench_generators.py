@@ -21,7 +21,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,14 +34,6 @@ OURS = ["copula", "gan", "vae", "diffusion"]
 SDV = ["sdv_copula", "sdv_ctgan", "sdv_tvae"]
 MOSTLY = ["mostly_argn"]
 UNTRAINED = {"copula", "sdv_copula"}  # no epochs
-
-
-def _cpu() -> float:
-    """CPU seconds of this process and of its finished children (an engine may fit in worker processes)."""
-    import resource
-
-    child = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + child.ru_utime + child.ru_stime
 
 
 def _env(threads: int) -> dict[str, str]:
@@ -93,10 +84,9 @@ def prepare(name: str, max_rows: int, work: Path) -> dict:
 
 def run_one(train_path: Path, family: str, epochs: int, threads: int, out_path: Path) -> None:
     """Child process: fit and sample one of our families at its defaults (and the run's epochs); print one JSON line."""
-    import resource
-
     import polars as pl
     import torch
+    from fit_timing import fit_and_sample, print_result
 
     from ouroboros.generators import create
 
@@ -104,16 +94,9 @@ def run_one(train_path: Path, family: str, epochs: int, threads: int, out_path: 
     real = pl.read_parquet(train_path)
     params = {} if family == "copula" else {"epochs": epochs}
     gen = create(family, seed=0, **params)
-    t, c = time.perf_counter(), _cpu()
-    gen.fit(real)
-    fit_s = time.perf_counter() - t
-    fit_cpu_s = _cpu() - c
-    t = time.perf_counter()
-    syn = gen.sample(real.height, seed=1)
-    sample_s = time.perf_counter() - t
+    syn, timings = fit_and_sample(lambda: gen.fit(real), lambda: gen.sample(real.height, seed=1))
     syn.write_parquet(out_path)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "sample_s": sample_s, "rows": syn.height, "peak_mb": peak}))
+    print_result(timings, syn.height)
 
 
 def _child(cmd: list[str], threads: int, timeout: int) -> dict:

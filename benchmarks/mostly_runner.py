@@ -7,22 +7,12 @@ early on its own validation loss, as it does by default.
 
 from __future__ import annotations
 
-import json
-import resource
 import sys
-import time
 import warnings
 
 import pandas as pd
 import torch
-
-
-def _cpu() -> float:
-    """CPU seconds of this process and of its finished children (an engine may fit in worker processes)."""
-    import resource
-
-    child = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + child.ru_utime + child.ru_stime
+from fit_timing import fit_and_sample, print_result  # this folder: the script's own
 
 
 def main() -> None:
@@ -33,16 +23,9 @@ def main() -> None:
 
     real = pd.read_parquet(real_path)
     model = TabularARGN(max_epochs=int(epochs), workspace_dir=workdir, random_state=0, device="cpu", verbose=0)
-    t, c = time.perf_counter(), _cpu()
-    model.fit(real)
-    fit_s = time.perf_counter() - t
-    fit_cpu_s = _cpu() - c
-    t = time.perf_counter()
-    syn = model.sample(n_samples=len(real))
-    sample_s = time.perf_counter() - t
+    syn, timings = fit_and_sample(lambda: model.fit(real), lambda: model.sample(n_samples=len(real)))
     syn.to_parquet(out_path, index=False)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "sample_s": sample_s, "rows": len(syn), "peak_mb": peak}))
+    print_result(timings, len(syn))
 
 
 if __name__ == "__main__":

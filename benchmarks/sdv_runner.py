@@ -7,21 +7,12 @@ Prints one JSON line: fit_s, sample_s, rows, peak_mb.
 from __future__ import annotations
 
 import json
-import resource
 import sys
-import time
 import warnings
 
 import pandas as pd
 import torch
-
-
-def _cpu() -> float:
-    """CPU seconds of this process and of its finished children (an engine may fit in worker processes)."""
-    import resource
-
-    child = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + child.ru_utime + child.ru_stime
+from fit_timing import fit_and_sample, print_result  # this folder: the script's own
 
 
 def main() -> None:
@@ -41,17 +32,11 @@ def main() -> None:
         synth = TVAESynthesizer(metadata, epochs=int(epochs))
     else:
         raise SystemExit(f"unknown model {model}")
-    t, c = time.perf_counter(), _cpu()
-    synth.fit({"t": real})  # SDV 2.x takes {table name: frame} even for one table
-    fit_s = time.perf_counter() - t
-    fit_cpu_s = _cpu() - c
-    t = time.perf_counter()
-    syn = synth.sample(len(real))
+    # SDV 2.x takes {table name: frame} even for one table, and may give one back
+    syn, timings = fit_and_sample(lambda: synth.fit({"t": real}), lambda: synth.sample(len(real)))
     syn = syn["t"] if isinstance(syn, dict) else syn
-    sample_s = time.perf_counter() - t
     syn.to_parquet(out_path, index=False)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "sample_s": sample_s, "rows": len(syn), "peak_mb": peak}))
+    print_result(timings, len(syn))
 
 
 if __name__ == "__main__":
