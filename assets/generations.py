@@ -35,6 +35,7 @@ from ouroboros.provenance import REAL, SYNTHETIC, Origin, composition, compositi
 from ouroboros.verdict import GateRefusal, fingerprint
 from resources import LakeResource, MlflowResource
 from resources.lake import asset_file, atomic_write_parquet
+from resources.mlflow_tracking import log_dataset_input
 
 
 def pool_inputs(study: StudyConfig, generation: int) -> dict[str, dg.AssetIn]:
@@ -77,14 +78,14 @@ def log_pool_inputs(lake: LakeResource, study: StudyConfig, generation: int, row
     version = lake.real_table_version()
     real_source = DeltaDatasetSource(path=lake.real_table_uri(), delta_table_version=version)
     if real is not None:
-        mlflow.log_input(mlflow.data.from_pandas(real.to_pandas(), source=real_source, name=f"real_train@v{version}"),
-                         context="real", tags={"real_table_version": str(version), "rows": str(real.height),
-                                               "fingerprint": parents["real_train"]})
+        log_dataset_input(mlflow.data.from_pandas(real.to_pandas(), source=real_source, name=f"real_train@v{version}"),
+                          context="real", tags={"real_table_version": str(version), "rows": str(real.height),
+                                                "fingerprint": parents["real_train"]})
     tags = {f"pool.{k}": str(v) for k, v in composition.items()}
     tags.update({f"parent.{k}": v for k, v in parents.items()})
-    mlflow.log_input(mlflow.data.from_pandas(rows.to_pandas(), source=real_source,
-                                             name=f"{study.name}/pool_g{generation}"),
-                     context="training", tags={"rows": str(rows.height), **tags})
+    log_dataset_input(mlflow.data.from_pandas(rows.to_pandas(), source=real_source,
+                                              name=f"{study.name}/pool_g{generation}"),
+                      context="training", tags={"rows": str(rows.height), **tags})
 
 
 def _parent_records(lake: LakeResource, study: StudyConfig, pool) -> dict[int, dict]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,29 @@ def quiet_signature(inputs: pd.DataFrame, outputs: pd.DataFrame):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
         return infer_signature(inputs, outputs)
+
+
+# Error codes a racing writer produces: the store's unique key on an insert another process made first
+# (BAD_REQUEST) and sqlite's write lock (TEMPORARILY_UNAVAILABLE).
+_RACE_CODES = {"BAD_REQUEST", "TEMPORARILY_UNAVAILABLE"}
+
+
+def log_dataset_input(dataset, context: str, tags: dict[str, str], attempts: int = 4) -> None:
+    """mlflow.log_input for the active run, safe when several step processes log the same dataset at once.
+
+    The stores (sqlite and the server's SQL store alike) look a dataset up by (experiment, name, digest) and
+    insert it when missing, in one transaction: two studies' generation 0 logging the same real_train at the
+    same moment both miss it, and the later insert fails on the unique key. Logging is idempotent (an existing
+    dataset and an existing run input are reused), so the retry finds the winner's row and only adds this
+    run's input."""
+    for attempt in range(attempts):
+        try:
+            mlflow.log_input(dataset, context=context, tags=tags)
+            return
+        except mlflow.exceptions.MlflowException as error:
+            if error.error_code not in _RACE_CODES or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 class MlflowResource(dg.ConfigurableResource):

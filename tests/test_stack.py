@@ -72,7 +72,9 @@ def stack_run(tmp_path_factory, small_demo: pl.DataFrame) -> dict:
     env = {**os.environ, "OUROBOROS_CONFIG": str(tmp / "ouroboros.yaml"), "OUROBOROS_LAKE": str(tmp / "lake")}
     done = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=1800)
-    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-5000:])
+    if done.returncode != 0:  # the whole tail, unabridged (an assertion's repr would cut the traceback short)
+        pytest.fail(f"pipelines.run exited {done.returncode}\n--- stdout ---\n{done.stdout[-3000:]}\n"
+                    f"--- stderr ---\n{done.stderr[-8000:]}", pytrace=False)
     run_id = re.search(r"Dagster run ([0-9a-f-]{36}): succeeded", done.stdout).group(1)
     return {"study": study, "run_id": run_id, "tmp": tmp}
 
