@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import tempfile
 import time
 import warnings
@@ -60,8 +61,28 @@ class MlflowResource(dg.ConfigurableResource):
     experiment: str = "ouroboros"
     ui_url: str = "http://127.0.0.1:5000"
 
-    def _experiment_id(self) -> str:
+    def _connect(self) -> None:
+        """Point the module-level API at the store; a sqlite store is opened under a file lock.
+
+        Opening a sqlite store that has no tables yet creates them, and two step processes doing that at once
+        (OUROBOROS_EXECUTOR=multiprocess on the embedded default) fail with "table ... already exists": the
+        lock lets the first create them and the rest find them. A server (http://...) creates its own."""
         mlflow.set_tracking_uri(self.tracking_uri)
+        path = self.tracking_uri.removeprefix("sqlite:///") if self.tracking_uri.startswith("sqlite:///") else None
+        if not path:
+            return
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{path}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                client = MlflowClient(tracking_uri=self.tracking_uri)
+                client.search_experiments(max_results=1)  # the tracking tables
+                client.search_registered_models(max_results=1)  # the registry's
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _experiment_id(self) -> str:
+        self._connect()
         found = mlflow.get_experiment_by_name(self.experiment)
         if found is not None:
             return found.experiment_id
@@ -79,7 +100,7 @@ class MlflowResource(dg.ConfigurableResource):
 
     def client(self) -> MlflowClient:
         """A client on this store; also points the module-level API (mlflow.register_model, ...) at it."""
-        mlflow.set_tracking_uri(self.tracking_uri)
+        self._connect()
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     @contextmanager
@@ -97,7 +118,7 @@ class MlflowResource(dg.ConfigurableResource):
     @contextmanager
     def resume(self, run_id: str):
         """Re-open an earlier run (e.g. the generation's run, to add its gate scores)."""
-        mlflow.set_tracking_uri(self.tracking_uri)
+        self._connect()
         with mlflow.start_run(run_id=run_id) as run:
             yield run
 

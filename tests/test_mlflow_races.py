@@ -1,13 +1,12 @@
 """Several step processes writing to one MLflow store at once, as the multiprocess executor runs independent
-studies side by side: each creates the experiment if missing and logs the same real_train dataset at the same
-moment. On a real sqlite store, without the resource's handling, the later writers fail on the store's unique
-keys (seen in CI on the Postgres-backed server: the pipeline run failed with a RestException)."""
+studies side by side: each opens a store that has no tables yet, creates the experiment if missing and logs the
+same real_train dataset at the same moment. On a real sqlite store, without the resource's handling, the later
+writers fail: "table experiments already exists", or the datasets table's unique key (the latter seen in CI on
+the Postgres-backed server, where the pipeline run failed with a RestException)."""
 
 from __future__ import annotations
 
 import multiprocessing
-import subprocess
-import sys
 
 import mlflow
 import mlflow.data
@@ -36,10 +35,8 @@ def _write(tracking_uri: str, artifacts: str, barrier, results) -> None:
 @pytest.mark.parametrize("attempt", range(3))  # three times: the race is lost in most rounds, not in all
 def test_processes_logging_one_dataset_at_once_all_succeed_and_share_one_dataset(tmp_path, attempt):
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    # the store exists before the writers start, as the server's or an earlier run's does (creating the schema
-    # is not what races here); made by another process, so the forked writers inherit no open connection
-    subprocess.run([sys.executable, "-c", f"import mlflow; mlflow.MlflowClient({tracking_uri!r}).search_experiments()"],
-                   check=True, capture_output=True)
+    # a fresh store: the writers also race to create its tables (the parent never opened it, so the forked
+    # writers inherit no connection)
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(WRITERS), context.Queue()
     writers = [context.Process(target=_write, args=(tracking_uri, str(tmp_path / "artifacts"), barrier,
