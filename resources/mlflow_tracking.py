@@ -68,7 +68,9 @@ class MlflowResource(dg.ConfigurableResource):
         (OUROBOROS_EXECUTOR=multiprocess on the embedded default) fail with "table ... already exists": the
         lock lets the first create them and the rest find them. A server (http://...) creates its own."""
         mlflow.set_tracking_uri(self.tracking_uri)
-        path = self.tracking_uri.removeprefix("sqlite:///") if self.tracking_uri.startswith("sqlite:///") else None
+        # sqlite:///relative.db, sqlite:////absolute.db, either with ?driver options; sqlite:// is in memory
+        path = self.tracking_uri.removeprefix("sqlite:///").split("?")[0] if self.tracking_uri.startswith(
+            "sqlite:///") else None
         if not path:
             return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
