@@ -3,7 +3,6 @@ Checkpoint whose UpdateDataDocsAction adds each result's page to the Data Docs s
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from pydantic import PrivateAttr
 
 from ouroboros.quality.contract import Contract, validation_frame
+from resources.file_lock import exclusive_lock
 
 DATA_SOURCE = "ouroboros_batches"
 
@@ -67,13 +67,8 @@ class GreatExpectationsResource(dg.ConfigurableResource):
         """One writer of the file context at a time across processes: under the multiprocess executor two
         contract checks would otherwise rewrite the suite and the context config at once (GX's file stores are
         not safe for concurrent writers)."""
-        Path(self.project_root).mkdir(parents=True, exist_ok=True)
-        with open(Path(self.project_root) / ".ouroboros.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with exclusive_lock(Path(self.project_root) / ".ouroboros.lock"):
+            yield
 
     def save_suite(self, name: str, contract: Contract) -> str:
         """Write the contract as a GX expectation suite named `name`."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import tempfile
 import time
 import warnings
@@ -19,6 +18,7 @@ from mlflow.models import infer_signature
 
 from ouroboros.serving import DownstreamPyfunc, GeneratorModel, package_copy, requirements
 from pipelines.settings import artifact_uri
+from resources.file_lock import exclusive_lock
 
 
 def quiet_signature(inputs: pd.DataFrame, outputs: pd.DataFrame):
@@ -73,15 +73,10 @@ class MlflowResource(dg.ConfigurableResource):
             "sqlite:///") else None
         if not path:
             return
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{path}.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                client = MlflowClient(tracking_uri=self.tracking_uri)
-                client.search_experiments(max_results=1)  # the tracking tables
-                client.search_registered_models(max_results=1)  # the registry's
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with exclusive_lock(Path(f"{path}.lock")):
+            client = MlflowClient(tracking_uri=self.tracking_uri)
+            client.search_experiments(max_results=1)  # the tracking tables
+            client.search_registered_models(max_results=1)  # the registry's
 
     def _experiment_id(self) -> str:
         self._connect()
