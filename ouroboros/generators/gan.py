@@ -162,14 +162,6 @@ class TabularGAN(TorchGenerator):
     def _pac(self) -> int:
         return 1 if self.params["dp"] is not None else self.params["pac"]  # dp hook: one row per critic input
 
-    def _optimizer(self, params, lr: float, weight_decay: float = 0.0,
-                   betas: tuple[float, float] = (0.9, 0.999), decoupled: bool = False) -> torch.optim.Optimizer:
-        """Adam as in the base class, but fused (one kernel for all parameters): a GAN step on a CPU spends a
-        quarter of its time in two optimizer steps of small tensors. Under dp the base optimizer is wrapped."""
-        if self.params["dp"] is not None or decoupled:
-            return super()._optimizer(params, lr, weight_decay, betas, decoupled)
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
-
     # -- conditions -------------------------------------------------------------------------------
 
     def _prepare(self, num: torch.Tensor, codes: torch.Tensor) -> None:
@@ -191,8 +183,11 @@ class TabularGAN(TorchGenerator):
         self._level_start = torch.cumsum(icounts, 1) - icounts
         self._level_count = icounts
         p = self.params
-        self._opt_g = self._optimizer(self.generator.parameters(), p["generator_lr"], p["weight_decay"], (0.5, 0.9))
-        self._opt_d = self._optimizer(self.critic.parameters(), p["critic_lr"], p["weight_decay"], (0.5, 0.9))
+        # fused Adam: a GAN step on a CPU spends a quarter of its time in two optimizer steps of small tensors
+        self._opt_g = self._optimizer(self.generator.parameters(), p["generator_lr"], p["weight_decay"], (0.5, 0.9),
+                                      fused=True)
+        self._opt_d = self._optimizer(self.critic.parameters(), p["critic_lr"], p["weight_decay"], (0.5, 0.9),
+                                      fused=True)
         self._real = torch.cat([num, self._groups.one_hot(codes)], dim=1)
         averaged = p["ema"] > 0 and p["dp"] is None  # dp trains in ouroboros.privacy.gan, which keeps no average
         self._ema = [w.detach().clone() for w in self.generator.parameters()] if averaged else None
@@ -276,7 +271,7 @@ class TabularGAN(TorchGenerator):
 
     def _finish(self, num: torch.Tensor, codes: torch.Tensor) -> None:
         self._average_weights()
-        self._calibration = torch.zeros(2, self._n_num, 0, device=self._device)
+        self._calibration = self._no_calibration()
         if self.params["calibrate"] and self.params["dp"] is None and self._n_num:
             fake = torch.cat([self._generate_raw(self.SAMPLE_BATCH)[0] for _ in range(4)])
             self._calibration = torch.stack([_quantiles(fake), _quantiles(num)])
@@ -289,6 +284,7 @@ class TabularGAN(TorchGenerator):
             p.copy_(a)
         # the BatchNorm statistics belong to the last weights: estimate them again for the averaged ones
         bns = [m for m in self.generator.modules() if isinstance(m, nn.BatchNorm1d)]
+        momenta = [m.momentum for m in bns]
         for m in bns:
             m.reset_running_stats()
             m.momentum = None  # cumulative average over the batches below
@@ -297,8 +293,8 @@ class TabularGAN(TorchGenerator):
         for _ in range(20):
             self._generate_raw(b)
         self.generator.eval()
-        for m in bns:
-            m.momentum = 0.1
+        for m, momentum in zip(bns, momenta):
+            m.momentum = momentum
 
     def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         pac, d = self.params["pac"], real.shape[1]
@@ -331,7 +327,11 @@ class TabularGAN(TorchGenerator):
     def _load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
         self._freq = state["freq"]
         # a model saved before the quantile map existed samples without one
-        self._calibration = state.get("calibration", torch.zeros(2, self._n_num, 0, device=self._device))
+        self._calibration = state.get("calibration", self._no_calibration())
+
+    def _no_calibration(self) -> torch.Tensor:
+        """The quantile map of no points: sampling leaves the generated scores as they are."""
+        return torch.zeros(2, self._n_num, 0, device=self._device)
 
 
 _QUANTILES = 1001
@@ -345,6 +345,7 @@ def _quantiles(x: torch.Tensor) -> torch.Tensor:
     hi = (lo + 1).clamp_max(len(x) - 1)
     s = x.sort(dim=0).values
     return (s[lo] + (pos - lo)[:, None] * (s[hi] - s[lo])).T
+
 
 def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
     """Piecewise-linear map of every column j of x [n, k] through the points (xp[j], fp[j]), clamped at the ends."""

@@ -218,11 +218,13 @@ class TorchGenerator(Generator):
 
     # The one place optimizers are made and stepped, so a wrapper (e.g. differentially private SGD) can
     # take over both for every family.
-    def _optimizer(self, params, lr: float, weight_decay: float = 0.0,
-                   betas: tuple[float, float] = (0.9, 0.999), decoupled: bool = False) -> torch.optim.Optimizer:
-        """Adam, or AdamW (`decoupled` weight decay)."""
+    def _optimizer(self, params, lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
+                   decoupled: bool = False, fused: bool = False) -> torch.optim.Optimizer:
+        """Adam, or AdamW (`decoupled` weight decay). `fused` updates every parameter in one kernel (a family
+        asks for it where it measured faster); under dp the optimizer is wrapped, so it stays the foreach one."""
         kind = torch.optim.AdamW if decoupled else torch.optim.Adam
-        return kind(params, lr=lr, betas=betas, weight_decay=weight_decay, foreach=True)
+        how = {"fused": True} if fused and self.params["dp"] is None else {"foreach": True}
+        return kind(params, lr=lr, betas=betas, weight_decay=weight_decay, **how)
 
     def _train_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
