@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +30,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
+    from fit_timing import fit_and_sample  # this folder: the script's own
 
     from ouroboros.generators import create
     from ouroboros.split import train_holdout_split
@@ -41,15 +42,11 @@ def main() -> None:
         gen = create(family, seed=0, device=args.device)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
-        t = time.perf_counter()
-        gen.fit(train)
-        fit_s = time.perf_counter() - t
-        t = time.perf_counter()
-        batch = gen.sample(args.rows, seed=1)
-        sample_s = time.perf_counter() - t
+        batch, timings = fit_and_sample(partial(gen.fit, train), partial(gen.sample, args.rows, seed=1))
         name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu x{args.threads} threads"
-        print(json.dumps({"family": family, "device": name, "train_rows": train.height, "fit_s": round(fit_s, 1),
-                          "sample_rows_per_s": round(batch.height / sample_s)}), flush=True)
+        print(json.dumps({"family": family, "device": name, "train_rows": train.height,
+                          "fit_s": round(timings["fit_s"], 1),
+                          "sample_rows_per_s": round(batch.height / timings["sample_s"])}), flush=True)
 
 
 if __name__ == "__main__":
