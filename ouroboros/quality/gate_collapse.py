@@ -10,7 +10,7 @@ from scipy import stats
 
 from ouroboros.config import GateConfig
 from ouroboros.quality.collapse import _w1
-from ouroboros.quality.encoding import numeric_values
+from ouroboros.quality.encoding import finite_values
 from ouroboros.quality.gate_schema import level_counts
 from ouroboros.quality.judge import Judge
 from ouroboros.quality.stats import count_shortfall_p, scale_p, tail_loss_p
@@ -21,8 +21,7 @@ MIN_LEVEL_ROWS = 10  # a category enters the survival tests when real_train show
 
 
 def _values(s: pl.Series) -> np.ndarray:
-    x = numeric_values(s)
-    return x[~np.isnan(x)]
+    return finite_values(s)
 
 
 def score_collapse(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.DataFrame | None,

@@ -34,7 +34,10 @@ def score_utility(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.
         j.skip(key, f"target {target} is of kind {spec.kind.value}")
         return
     encoder = Encoder.fit(train, schema, exclude=(target,))
-    frames = {name: df.filter(pl.col(target).is_not_null()) for name, df in
+    known = pl.col(target).is_not_null()
+    if syn[target].dtype.is_float():
+        known = known & pl.col(target).is_finite()  # non-finite targets are refused by the contract family
+    frames = {name: df.filter(known) for name, df in
               (("syn", syn), ("train", train), ("test", holdout))}
     rows = min(frames["syn"].height, config.utility_rows)
     if rows < MIN_ROWS or frames["train"].height < MIN_ROWS or frames["test"].height < MIN_ROWS:
