@@ -88,3 +88,25 @@ def test_a_soft_limit_that_cannot_be_measured_warns():
     j.warn_above("collapse", "collapse.wasserstein.x", 0.2, "x moved")
     (w,) = j.verdict().warnings
     assert w.indicator == "collapse.wasserstein.x" and "not finite" in w.reason
+
+
+@pytest.mark.parametrize(("target", "constant"), [("default", "no"), ("p", 1.5)])
+def test_a_target_with_one_value_skips_utility_with_the_reason(table_5000, target, constant):
+    """A constant prediction's loss is 0 there: skill (1 - loss / 0) is no number; utility is skipped, not crashed."""
+    train, holdout, batch = (df.with_columns(pl.lit(constant).alias(target)) for df in table_5000)
+    card = evaluate(batch, train, holdout, FAST, target=target)
+    assert "utility.skill_retention" in card.skipped
+    assert "no skill to keep" in card.skipped["utility.skill_retention"]
+    assert "utility.skill_retention" not in {f.indicator for f in card.failures}
+
+
+def test_a_target_level_real_train_never_showed_is_named_not_mapped_to_a_class(table_5000):
+    train, holdout, batch = table_5000
+    odd = batch.with_columns(pl.when(pl.int_range(pl.len()) < 40).then(pl.lit("maybe")).otherwise(pl.col("default"))
+                             .alias("default"))
+    card = evaluate(odd, train, holdout, FAST, target="default")
+    assert card.scores["utility.unknown_target_rows.batch"] == 40
+    (warning,) = [w for w in card.warnings if w.indicator == "utility.unknown_target_levels.default"]
+    assert "maybe" in warning.reason and warning.value == 40
+    assert "categories.default" in {f.indicator for f in card.failures}  # 40 unseen-level rows: beyond noise
+    assert np.isfinite(card.scores["utility.tstr.skill"])
