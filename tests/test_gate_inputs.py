@@ -110,3 +110,23 @@ def test_a_target_level_real_train_never_showed_is_named_not_mapped_to_a_class(t
     assert "maybe" in warning.reason and warning.value == 40
     assert "categories.default" in {f.indicator for f in card.failures}  # 40 unseen-level rows: beyond noise
     assert np.isfinite(card.scores["utility.tstr.skill"])
+
+
+def test_every_key_score_of_the_evaluate_printout_is_one_the_scorecard_writes(table_5000):
+    from pipelines.evaluate import KEY_SCORES, compact
+
+    train, holdout, batch = table_5000
+    card = evaluate(batch[:1000], train, holdout, FAST, target="default")
+    assert [k for k in KEY_SCORES if k not in card.scores] == []
+    assert "utility.skill_gap" in compact(card)
+
+
+def test_columns_with_a_dot_in_their_name_enter_the_collapse_summaries(table_5000):
+    train, holdout, batch = (df.rename({"p": "p.value", "region": "region.code"}) for df in table_5000)
+    card = evaluate(_shrunk(batch, "p.value", 0.5), train, holdout, FAST, target="default")
+    s = card.scores
+    assert s["collapse.variance_ratio_min"] == pytest.approx(s["collapse.variance_ratio.p.value"], abs=1e-12)
+    assert s["collapse.variance_ratio.p.value"] < 0.6
+    survival = [v for k, v in s.items() if k.startswith("collapse.category_survival.") and not k.endswith("floor")]
+    assert s["collapse.category_survival_min"] == min(survival)
+    assert "collapse.category_survival.region.code" in s

@@ -35,7 +35,8 @@ def score_collapse(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl
             _survival(j, spec.name, train[spec.name], syn[spec.name], config)
     s = j.scores
     for family in ("variance_ratio", "category_survival", "rare_category_survival", "tail_mass", "wasserstein"):
-        values = [v for k, v in s.items() if k.startswith(f"collapse.{family}.") and k.count(".") == 2]
+        # looked up by column name, not by parsing keys: a column called "a.b" has a key with three dots
+        values = [s[k] for spec in schema.columns if (k := f"collapse.{family}.{spec.name}") in s]
         if values:
             low = family.endswith(("ratio", "survival"))
             s[f"collapse.{family}_{'min' if low else 'max'}"] = float(min(values) if low else max(values))
