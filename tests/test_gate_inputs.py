@@ -130,3 +130,15 @@ def test_columns_with_a_dot_in_their_name_enter_the_collapse_summaries(table_500
     survival = [v for k, v in s.items() if k.startswith("collapse.category_survival.") and not k.endswith("floor")]
     assert s["collapse.category_survival_min"] == min(survival)
     assert "collapse.category_survival.region.code" in s
+
+
+def test_detection_halves_do_not_follow_row_order(table_5000):
+    """A batch whose first half is fresh real rows and second half is broken: with halves by position the
+    classifier fits only on good rows and sees the broken ones only when scoring. Shuffled, it is caught."""
+    train, holdout, batch = table_5000
+    m = 1000
+    broken = batch[m:2 * m].with_columns(pl.col("income") * 3, pl.col("count") + 150)
+    card = evaluate(pl.concat([batch[:m], broken]), train, holdout, FAST.model_copy(update={"detection_rows": m}),
+                    target="default")
+    assert card.scores["joint.detection_rows"] == m
+    assert card.scores["joint.detection_auc"] > 0.6
