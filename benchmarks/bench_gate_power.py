@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from ouroboros.config import GateConfig  # noqa: E402
 from ouroboros.quality import evaluate  # noqa: E402
-from ouroboros.quality.proving import FAULTS, applicable, mixed_table, wide_levels_table  # noqa: E402
+from ouroboros.quality.proving import FAULTS, applicable, mixed_table, spiky_table, wide_levels_table  # noqa: E402
 
 SIZES = (50, 200, 1000, 10_000)
 FAULT_SIZES = (1000, 10_000)
@@ -116,6 +116,8 @@ def main() -> None:
         "mixed (generated: 10 columns, nulls, rare levels, binary target)": ((mixed_table, None), "default"),
         "wide_levels (generated: a many-level column, 51 states, counts, dates, numeric target)":
             ((wide_levels_table, None), "amount"),
+        "spiky (generated: 47% of hours at 40, a 92%-zero amount with a spike at its cap, a 74%-zero count, "
+        "an 85%-null column, age, weight)": ((spiky_table, None), "high"),
     }
     for spec in args.tables:
         path, _, target = spec.rpartition(":")

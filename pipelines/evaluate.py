@@ -16,7 +16,7 @@ from ouroboros.tables import read_table
 # what the compact printout shows first, when the scorecard has it
 KEY_SCORES = ("fidelity.column_shapes", "fidelity.association_retention", "joint.detection_auc",
               "joint.precision", "joint.coverage", "privacy.exact_copy_rate", "privacy.closer_to_train_share",
-              "utility.gap")
+              "utility.skill_gap")
 
 
 class EvaluateError(ValueError):

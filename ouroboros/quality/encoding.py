@@ -19,6 +19,14 @@ def numeric_values(s: pl.Series) -> np.ndarray:
     return s.to_physical().cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64, copy=False)
 
 
+def finite_values(s: pl.Series) -> np.ndarray:
+    """The column's finite values: nulls, NaN and +-inf left out. Moments, ranks and quantiles are taken on these;
+    how many values were not finite is judged on its own (`gate_schema`), so one inf cannot turn a variance, and
+    with it a verdict, into inf or NaN."""
+    x = numeric_values(s)
+    return x[np.isfinite(x)]
+
+
 def text_values(s: pl.Series) -> pl.Series:
     return s.cast(pl.String)
 
@@ -40,8 +48,7 @@ class Encoder:
                 continue
             s = real[spec.name]
             if spec.kind in (ColumnKind.CONTINUOUS, ColumnKind.INTEGER, ColumnKind.DATETIME):
-                x = numeric_values(s)
-                x = x[~np.isnan(x)]
+                x = finite_values(s)
                 mean = float(x.mean()) if len(x) else 0.0
                 std = float(x.std()) if len(x) > 1 and x.std() > 0 else 1.0
                 numeric[spec.name] = (mean, std, bool(s.null_count() > 0))

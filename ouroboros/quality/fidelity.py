@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ouroboros.quality.encoding import Encoder, numeric_values
+from ouroboros.quality.encoding import Encoder, finite_values, numeric_values
 from ouroboros.schema import ColumnKind
 
 NUMERIC_KINDS = (ColumnKind.CONTINUOUS, ColumnKind.INTEGER, ColumnKind.DATETIME)
@@ -35,9 +35,7 @@ def tv_shape(real: pl.Series, synthetic: pl.Series) -> float:
 def column_shape(real: pl.Series, synthetic: pl.Series, kind: ColumnKind) -> float:
     """1 - KS statistic for numeric columns, 1 - total variation distance for the rest."""
     if kind in NUMERIC_KINDS:
-        a = numeric_values(real)
-        b = numeric_values(synthetic)
-        return ks_shape(np.sort(a[~np.isnan(a)]), np.sort(b[~np.isnan(b)]))
+        return ks_shape(np.sort(finite_values(real)), np.sort(finite_values(synthetic)))
     return tv_shape(real, synthetic)
 
 
@@ -68,7 +66,7 @@ def _corr(df: pl.DataFrame, cols: list[str]) -> dict[str, np.ndarray]:
     if len(cols) < 2:
         return {}
     x = np.stack([numeric_values(df[c]) for c in cols], axis=1)
-    present = ~np.isnan(x)
+    present = np.isfinite(x)
     if present.all():
         with np.errstate(invalid="ignore", divide="ignore"):
             r = np.corrcoef(x, rowvar=False)

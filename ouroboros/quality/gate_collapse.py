@@ -10,7 +10,7 @@ from scipy import stats
 
 from ouroboros.config import GateConfig
 from ouroboros.quality.collapse import _w1
-from ouroboros.quality.encoding import numeric_values
+from ouroboros.quality.encoding import finite_values
 from ouroboros.quality.gate_schema import level_counts
 from ouroboros.quality.judge import Judge
 from ouroboros.quality.stats import count_shortfall_p, scale_p, tail_loss_p
@@ -21,8 +21,7 @@ MIN_LEVEL_ROWS = 10  # a category enters the survival tests when real_train show
 
 
 def _values(s: pl.Series) -> np.ndarray:
-    x = numeric_values(s)
-    return x[~np.isnan(x)]
+    return finite_values(s)
 
 
 def score_collapse(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.DataFrame | None,
@@ -36,7 +35,8 @@ def score_collapse(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl
             _survival(j, spec.name, train[spec.name], syn[spec.name], config)
     s = j.scores
     for family in ("variance_ratio", "category_survival", "rare_category_survival", "tail_mass", "wasserstein"):
-        values = [v for k, v in s.items() if k.startswith(f"collapse.{family}.") and k.count(".") == 2]
+        # looked up by column name, not by parsing keys: a column called "a.b" has a key with three dots
+        values = [s[k] for spec in schema.columns if (k := f"collapse.{family}.{spec.name}") in s]
         if values:
             low = family.endswith(("ratio", "survival"))
             s[f"collapse.{family}_{'min' if low else 'max'}"] = float(min(values) if low else max(values))

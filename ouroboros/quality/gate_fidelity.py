@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from ouroboros.config import GateConfig
-from ouroboros.quality.encoding import Encoder, numeric_values
+from ouroboros.quality.encoding import Encoder, finite_values
 from ouroboros.quality.fidelity import NUMERIC_KINDS, column_shape, cramers_v, ks_shape, pair_trends
 from ouroboros.quality.gate_schema import level_counts
 from ouroboros.quality.judge import Judge
@@ -32,14 +32,12 @@ def score_shapes(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.D
     for spec in schema.columns:
         name = spec.name
         if spec.kind in NUMERIC_KINDS:
-            r, s = numeric_values(train[name]), numeric_values(syn[name])
-            r, s = np.sort(r[~np.isnan(r)]), np.sort(s[~np.isnan(s)])
+            r, s = np.sort(finite_values(train[name])), np.sort(finite_values(syn[name]))
             shape = ks_shape(r, s)
             p = ks_p(1.0 - shape, len(s), len(r))
             test = "two-sample KS"
             if holdout is not None:
-                h = numeric_values(holdout[name])
-                j.scores[f"shape.{name}.noise_floor"] = ks_shape(r, np.sort(h[~np.isnan(h)]))
+                j.scores[f"shape.{name}.noise_floor"] = ks_shape(r, np.sort(finite_values(holdout[name])))
         else:
             shape = column_shape(train[name], syn[name], spec.kind)
             real = level_counts(train[name])

@@ -72,7 +72,9 @@ def _detection(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.Dat
         j.skip("joint.detection_auc", f"{m} rows per side (batch {syn.height}, holdout {holdout.height}); the "
                                       f"classifier needs {MIN_DETECTION_ROWS} to fit and {MIN_DETECTION_ROWS} to score")
         return
-    fake = sample(syn, 2 * m, seed)
+    # a seeded permutation always: `sample` keeps a batch no larger than 2m as it is, and halves taken by position
+    # would then follow the batch's row order (a generator writing its good rows first fits on those alone)
+    fake = syn.sample(n=2 * m, seed=seed, shuffle=True)
     fake_fit, fake_test = encoder.matrix(fake[:m]), encoder.matrix(fake[m:2 * m])
     real_fit = encoder.matrix(sample(train, m, seed + 1))
     real_test = encoder.matrix(sample(holdout, m, seed + 2))

@@ -37,9 +37,36 @@ def score_schema(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.D
                rate_excess_p(nulls, n_s, real_nulls, n_t),
                f"{spec.name} has {share:.2%} nulls (real_train: {real_share:.2%})",
                "fresh real rows show the real_train null share within binomial noise")
+        if syn[spec.name].dtype.is_float() and train[spec.name].dtype.is_float():
+            _non_finite(j, spec.name, s, train[spec.name])
         if spec.kind == ColumnKind.CATEGORICAL and spec.name not in {w[0] for w in wrong}:
             _unknown_categories(j, s, train[spec.name], holdout[spec.name] if holdout.height else None, spec)
     return not wrong
+
+
+def _non_finite(j: Judge, name: str, s: pl.Series, real: pl.Series) -> None:
+    """NaN and +-inf in a float column (nulls are judged apart). Where real_train has none, fresh real rows have
+    none either, at any size: a generator that writes one overflowed or divided by zero, so the batch is refused
+    outright, naming the column. Where real_train has some, the batch's rate is tested against real_train's."""
+    bad = s.is_nan() | s.is_infinite()
+    x = int(bad.sum())
+    y = int((real.is_nan() | real.is_infinite()).sum())
+    n_s, n_t = s.len() - s.null_count(), real.len() - real.null_count()
+    share, real_share = x / max(n_s, 1), y / max(n_t, 1)
+    j.scores[f"contract.non_finite_share.{name}"] = share
+    if x == 0 and y == 0:
+        return
+    kinds = s.filter(bad).cast(pl.String).value_counts(sort=True).rows()
+    seen = ", ".join(f"{k} x{c}" for k, c in kinds)
+    if y == 0:
+        j.refuse("contract", f"non_finite.{name}", float(x), 0.0,
+                 f"{name} has {x} value(s) that are not finite numbers ({seen}) where real_train has none: fresh "
+                 "real rows never show one, a generator that does overflowed or divided by zero. Fix the generator "
+                 "(or drop those rows before the gate); the other scores were taken on the finite values")
+        return
+    j.test("contract", f"contract.non_finite.{name}", share - real_share, 0.0, "above", rate_excess_p(x, n_s, y, n_t),
+           f"{name} has {x} value(s) that are not finite ({seen}; {share:.2%} of its values, real_train: "
+           f"{real_share:.2%})", "fresh real rows show the real_train share of them within binomial noise")
 
 
 def _unknown_categories(j: Judge, s: pl.Series, real: pl.Series, holdout: pl.Series | None, spec) -> None:

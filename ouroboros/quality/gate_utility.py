@@ -12,7 +12,7 @@ from ouroboros.config import GateConfig
 from ouroboros.quality.encoding import Encoder, numeric_values
 from ouroboros.quality.fidelity import NUMERIC_KINDS
 from ouroboros.quality.gate_fidelity import sample
-from ouroboros.quality.judge import Judge
+from ouroboros.quality.judge import Failure, Judge
 from ouroboros.quality.learners import linear_utility
 from ouroboros.quality.stats import shortfall_t_p
 from ouroboros.schema import ColumnKind, TableSchema
@@ -34,21 +34,47 @@ def score_utility(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.
         j.skip(key, f"target {target} is of kind {spec.kind.value}")
         return
     encoder = Encoder.fit(train, schema, exclude=(target,))
-    frames = {name: df.filter(pl.col(target).is_not_null()) for name, df in
+    categorical = spec.kind in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN)
+    known = pl.col(target).is_not_null()
+    if syn[target].dtype.is_float():
+        known = known & pl.col(target).is_finite()  # non-finite targets are refused by the contract family
+    if categorical:
+        classes = list(spec.categories)
+        if len(classes) < 2:
+            j.skip(key, f"target {target} has one class in real_train ({classes}): a constant prediction is "
+                        "already perfect, there is no skill to keep")
+            return
+        # rows of a level real_train never showed have no class to learn or score: they are left out and named
+        # (never mapped to another class); whether the batch shows such levels beyond noise is the contract
+        # family's `categories.<target>` test
+        in_classes = pl.col(target).cast(pl.String).is_in(pl.Series(classes, dtype=pl.String).implode())
+        for side, df in (("batch", syn), ("holdout", holdout)):
+            odd = df.filter(known & ~in_classes)[target].cast(pl.String)
+            j.scores[f"utility.unknown_target_rows.{side}"] = float(odd.len())
+            if odd.len() and side == "batch":
+                levels = odd.unique().sort().head(5).to_list()
+                j.warnings.append(Failure(
+                    "fidelity", f"utility.unknown_target_levels.{target}", float(odd.len()), 0.0,
+                    f"{odd.len()} batch row(s) have target levels real_train never showed ({levels}); they are left "
+                    "out of the utility model", "warn"))
+        known = known & in_classes
+    frames = {name: df.filter(known) for name, df in
               (("syn", syn), ("train", train), ("test", holdout))}
     rows = min(frames["syn"].height, config.utility_rows)
     if rows < MIN_ROWS or frames["train"].height < MIN_ROWS or frames["test"].height < MIN_ROWS:
         j.skip(key, f"fewer than {MIN_ROWS} rows with a target value (batch {frames['syn'].height})")
         return
-    categorical = spec.kind in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN)
+    if categorical and (shown := frames["train"][target].n_unique()) < 2:
+        j.skip(key, f"real_train shows {shown} class of {target}: a constant prediction is already perfect, there "
+                    "is no skill to keep")
+        return
     if categorical:
-        classes = list(spec.categories)
         lookup = pl.DataFrame({"v": pl.Series(classes, dtype=pl.String), "i": np.arange(len(classes), dtype=np.int64)})
 
         def y(df: pl.DataFrame) -> np.ndarray:
             return (df[target].cast(pl.String).alias("v").to_frame().join(lookup, on="v", how="left",
                                                                          maintain_order="left")["i"]
-                    .fill_null(0).to_numpy())
+                    .to_numpy().astype(np.int64))  # every row is of a known class (filtered above)
         n_classes = len(classes)
     else:
         def y(df: pl.DataFrame) -> np.ndarray:
@@ -61,7 +87,13 @@ def score_utility(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.
         prior = np.bincount(train_y, minlength=n_classes) / len(train_y)
         base_loss = float(-np.log(np.clip(prior[y_test], 1e-7, 1)).mean())
     else:
-        base_loss = float(np.var(y_test)) or 1.0
+        base_loss = float(np.var(y_test))
+    if base_loss <= 0:
+        # skill is measured against the constant prediction: where that is already perfect on real_holdout (one
+        # class, or one value, there) no model can show skill, and 1 - loss / 0 is no number
+        j.skip(key, f"the constant prediction of {target} is already perfect on real_holdout "
+                    f"({np.unique(y_test).size} distinct value(s) there): there is no skill to keep")
+        return
 
     def skill(x_fit: np.ndarray, y_fit: np.ndarray) -> float:
         r = linear_utility(x_fit, y_fit, x_test, y_test, n_classes, config.seed, l2=1.0 / len(y_fit))

@@ -89,10 +89,18 @@ class Judge:
 
     def test(self, check: str, key: str, value: float, threshold: float, direction: str, p_value: float,
              reason: str, honest: str) -> None:
-        if value is None or not np.isfinite(value):
+        value = float("nan") if value is None else float(value)
+        if not (np.isfinite(value) and np.isfinite(p_value)):
+            # a statistic the gate cannot compute is no evidence the batch is fine: refuse with this reason (a
+            # sub-check that cannot be judged on honest grounds, such as too few rows, calls `skip` instead)
+            what = "statistic" if not np.isfinite(value) else "p-value"
+            indicator = key.split(".", 1)[1] if key.startswith(("collapse.", "contract.")) else key
+            self.failures.append(Failure(check, indicator, value, float(threshold),
+                                         f"{reason}: its {what} is not finite ({value if what == 'statistic' else p_value}), "
+                                         "so the batch cannot be judged on it and is not approved"))
             return
-        self.scores[key] = float(value)
-        self.tests.append(Test(check, key, float(value), float(threshold), direction, float(p_value), reason, honest))
+        self.scores[key] = value
+        self.tests.append(Test(check, key, value, float(threshold), direction, float(p_value), reason, honest))
 
     def skip(self, key: str, why: str) -> None:
         self.skipped[key] = why
@@ -101,13 +109,19 @@ class Judge:
         self.failures.append(Failure(check, indicator, float(value), float(threshold), reason))
 
     def warn_below(self, check: str, key: str, limit: float, reason: str) -> None:
-        value = self.scores.get(key)
-        if value is not None and np.isfinite(value) and value < limit:
-            self.warnings.append(Failure(check, key, float(value), float(limit), reason, "warn"))
+        self._warn(check, key, limit, reason, lambda v: v < limit)
 
     def warn_above(self, check: str, key: str, limit: float, reason: str) -> None:
+        self._warn(check, key, limit, reason, lambda v: v > limit)
+
+    def _warn(self, check: str, key: str, limit: float, reason: str, beyond) -> None:
         value = self.scores.get(key)
-        if value is not None and np.isfinite(value) and value > limit:
+        if value is None:
+            return
+        if not np.isfinite(value):  # a soft limit that cannot be measured says so instead of vanishing
+            self.warnings.append(Failure(check, key, float(value), float(limit),
+                                         f"{key} is not finite ({value}): it cannot be measured", "warn"))
+        elif beyond(value):
             self.warnings.append(Failure(check, key, float(value), float(limit), reason, "warn"))
 
     def verdict(self) -> Scorecard:

@@ -64,6 +64,32 @@ def wide_levels_table(rows: int, seed: int) -> pl.DataFrame:
     })
 
 
+def spiky_table(rows: int, seed: int) -> pl.DataFrame:
+    """Shapes of real survey and account tables that raw moments misjudge: hours with 47% of rows at exactly 40,
+    an amount that is 92% zeros with 0.48% at its cap of 99,999, a count that is 74% zeros, a column that is 85%
+    null, a weight of many distinct values (most rows unique, as in a census table), a categorical with rare levels
+    and a binary target driven by them."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(rows, 3))
+    hours = np.where(rng.random(rows) < 0.47, 40, np.clip(np.round(40 + 12 * z[:, 0]), 1, 99)).astype(np.int64)
+    u = rng.random(rows)
+    gain = np.where(u < 0.92, 0.0, np.minimum(np.exp(8 + 1.0 * z[:, 1] + rng.normal(scale=0.5, size=rows)), 41_000))
+    gain = np.where(u > 1 - 0.0048, 99_999.0, gain).round()
+    voicemail = np.where(rng.random(rows) < 0.74, 0, rng.normal(28, 7, rows).clip(1).round()).astype(np.int64)
+    joint = np.where(rng.random(rows) < 0.85, np.nan, np.exp(11 + 0.5 * z[:, 2]))
+    logit = 0.05 * (hours - 40) + 1.5 * (gain > 0) + 0.8 * z[:, 2] + rng.normal(scale=0.7, size=rows)
+    return pl.DataFrame({
+        "age": np.clip(np.round(38 + 13 * z[:, 2] + 3 * z[:, 0]), 17, 90).astype(np.int64),
+        "weight": np.round(np.exp(12 + 0.4 * rng.normal(size=rows))).astype(np.int64),
+        "hours": hours,
+        "gain": gain,
+        "voicemail": voicemail,
+        "joint_income": pl.Series(joint, nan_to_null=True),
+        "sector": _zipf_levels(z[:, 0] + rng.normal(scale=0.8, size=rows), 14, 1.3, "sec"),
+        "high": np.where(logit > 1.0, "yes", "no"),
+    })
+
+
 # -- faults -------------------------------------------------------------------------------------------------
 
 Fault = Callable[[pl.DataFrame, pl.DataFrame, int, str, int], pl.DataFrame]
