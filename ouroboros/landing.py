@@ -3,7 +3,8 @@
 Two stages, both reported as `Problem`s a machine can read:
 
 1. structure (polars): the file can be read, has exactly the real columns, and every value can be cast to the
-   real column's dtype. A file failing here cannot be turned into a frame of the real schema at all.
+   real column's dtype without changing it (1.7 in an integer column, 7 in a boolean one, a time of day in a
+   date column are refused, not rounded). A file failing here cannot be turned into the real schema unchanged.
 2. content (a Great Expectations suite built from `landing_contract`): rows > 0, null shares, numeric ranges
    and category sets, measured against the *first accepted* data (version 0 of the real table) so the bounds
    never drift with what later files bring.
@@ -178,7 +179,53 @@ def structural_problems(df: pl.DataFrame, schema: TableSchema) -> list[Problem]:
             problems.append(Problem("wrong_type", f"column {spec.name!r}: {n} value(s) cannot be read as "
                                     f"{spec.dtype} (file dtype {s.dtype}), e.g. {examples}",
                                     column=spec.name, observed=n))
+        changed = changed_by_cast(s, cast)
+        m = int(changed.sum())
+        if m:
+            pairs = [f"{a} -> {b}" for a, b in zip(s.filter(changed).head(3).cast(pl.String, strict=False).to_list(),
+                                                   cast.filter(changed).head(3).cast(pl.String, strict=False).to_list())]
+            problems.append(Problem("wrong_type", f"column {spec.name!r}: {m} value(s) would change when cast to "
+                                    f"the real dtype {spec.dtype} (file dtype {s.dtype}), e.g. {', '.join(pairs)}; "
+                                    f"{_lossless_hint(cast.dtype)}", column=spec.name, observed=m))
     return problems
+
+
+def _lossless_hint(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "the column takes whole numbers only: fix or round the values yourself and land the file again"
+    if dtype == pl.Boolean:
+        return "the column takes true/false (or 1/0) only: fix the values and land the file again"
+    if dtype == pl.Date:
+        return "the column takes dates without a time of day: fix the values and land the file again"
+    if isinstance(dtype, pl.Datetime):
+        return f"the column keeps times to the {dtype.time_unit}: fix the values and land the file again"
+    return f"the values do not fit {dtype}: fix them and land the file again"
+
+
+def changed_by_cast(s: pl.Series, cast: pl.Series) -> pl.Series:
+    """Values the cast kept but altered (1.7 -> 1 in an integer column, 7 -> true in a boolean one, a time of
+    day dropped by a date column, nanoseconds dropped by a microsecond column, an overflow to infinity).
+
+    The lenient cast turns only what it cannot read into nulls; these lossy casts it performs silently, so they
+    are found by casting back and comparing. One exception: a float value rounded to a Float32 column's
+    precision keeps its meaning (the real table holds float32 values already), so there only an overflow to
+    infinity counts.
+    """
+    both = s.is_not_null() & cast.is_not_null()
+    target = cast.dtype
+    if s.dtype == pl.String:  # text: the readers either parse a value whole or give null, except these two
+        if target.is_float():
+            overflow = cast.is_infinite() & ~s.str.to_lowercase().str.contains("inf")
+            return (both & overflow).fill_null(False)
+        if isinstance(target, pl.Datetime) and target.time_unit != "ns":
+            fine = s.str.to_datetime(time_unit="ns", time_zone=target.time_zone, strict=False)
+            truncated = fine != cast.cast(pl.Datetime("ns", target.time_zone), strict=False)
+            return (both & fine.is_not_null() & truncated).fill_null(False)
+        return pl.Series(s.name, [False] * s.len(), dtype=pl.Boolean)
+    if target.is_float() and s.dtype.is_float():
+        return (both & cast.is_infinite() & s.is_finite()).fill_null(False)
+    back = cast.cast(s.dtype, strict=False)
+    return (both & (back.is_null() | (back != s))).fill_null(False)
 
 
 def cast_to_schema(df: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
