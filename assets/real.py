@@ -15,6 +15,8 @@ Duplicates: a duplicate *file* (same bytes as one already committed) is quaranti
 
 
 import json
+import os
+import re
 import shutil
 import time
 from datetime import datetime, timezone
@@ -31,6 +33,7 @@ from ouroboros.landing import (
     contract_problems,
     file_sha256,
     landing_contract,
+    landing_format,
     read_landed,
     structural_problems,
     summarise,
@@ -238,6 +241,13 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
         raise dg.Failure(f"{path}: the landed file is gone (already ingested or moved by hand?)")
     started = time.perf_counter()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    if path.is_symlink() or not path.is_file():
+        # never followed: a link could make the lake read (and keep) any file the process can see
+        what = f"a symbolic link to {os.readlink(path)!r}" if path.is_symlink() else "not a regular file"
+        problem = Problem("unsafe_file", f"{path.name!r} is {what}; links and special files are not followed: "
+                          "land the file itself")
+        base = {"file": path.name, "sha256": None, "size_bytes": None}
+        return _quarantine(log, path, base, stamp, [problem], rows=None, lake=lake)
     sha, size = file_sha256(path), path.stat().st_size
     base = {"file": path.name, "sha256": sha, "size_bytes": size}
     known = lake.real_ledger().get(sha)
@@ -255,7 +265,7 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
         return _quarantine(log, path, base, stamp, [problem], rows=_count_rows(path, pipeline), lake=lake)
 
     try:
-        df = read_landed(path, pipeline.landing.null_values)
+        df = read_landed(path, pipeline.landing.null_values, pipeline.landing.max_decompressed_bytes)
     except TableReadError as exc:
         code = "empty" if size == 0 else getattr(exc, "code", "unreadable")
         return _quarantine(log, path, base, stamp, [Problem(code, str(exc))], rows=None, lake=lake)
@@ -270,7 +280,7 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
     if problems:
         return _quarantine(log, path, base, stamp, problems, rows=df.height, lake=lake)
 
-    archive = lake.archive_dir() / f"{stamp}_{path.name}"
+    archive = _unused(lake.archive_dir() / f"{stamp}_{safe_name(path.name)}")
     version = lake.append_real(conformed, _ledger_entry(path, sha, conformed.height, archive, "landed"))
     _move(path, archive)  # only after the commit: a crash before this line leaves the file for the next attempt
     seconds = round(time.perf_counter() - started, 3)
@@ -281,7 +291,7 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
 
 def _quarantine(log, path: Path, base: dict, stamp: str, problems: list[Problem], rows: int | None,
                 lake: LakeResource) -> dict:
-    target = lake.quarantine_dir() / f"{stamp}_{path.name}"
+    target = _unused(lake.quarantine_dir() / f"{stamp}_{safe_name(path.name)}")
     reason = {**base, "status": "quarantined", "rows": rows, "quarantined_file": str(target),
               "quarantined_at": stamp, "table_version": lake.real_table_head(),
               "summary": summarise(problems), "reasons": [p.to_dict() for p in problems]}
@@ -294,9 +304,28 @@ def _quarantine(log, path: Path, base: dict, stamp: str, problems: list[Problem]
 
 def _count_rows(path: Path, pipeline: PipelineConfig) -> int | None:
     try:
-        return read_landed(path, pipeline.landing.null_values).height
+        return read_landed(path, pipeline.landing.null_values, pipeline.landing.max_decompressed_bytes).height
     except TableReadError:
         return None
+
+
+def safe_name(name: str) -> str:
+    """A landed file's name as it may appear in the lake: letters, digits, '.', '_' and '-' only (anything else,
+    '/' and control characters included, becomes '_'), no leading dot, at most 120 characters with the format's
+    suffix kept. The original name stays in the ledger and the reason file."""
+    fmt = landing_format(name) or ""
+    stem = name[: len(name) - len(fmt)] if fmt else name
+    clean = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".") or "file"
+    suffix = re.sub(r"[^A-Za-z0-9._-]", "_", fmt)
+    return clean[: 120 - len(suffix)] + suffix
+
+
+def _unused(path: Path) -> Path:
+    """`path`, or `path` with a counter, so two files of one name in one microsecond never overwrite each other."""
+    candidate, n = path, 1
+    while candidate.exists() or candidate.is_symlink() or candidate.with_name(candidate.name + ".reason.json").exists():
+        candidate, n = path.with_name(f"{n}_{path.name}"), n + 1
+    return candidate
 
 
 def _move(src: Path, dst: Path) -> None:

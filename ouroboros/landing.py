@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet
 
 from ouroboros.config import LandingConfig
 from ouroboros.quality.contract import Contract, Rule, pandas_dtype_name
@@ -35,7 +36,7 @@ _DELIMITERS = (";", "\t", "|")
 class Problem:
     """One reason a landed file was refused."""
 
-    code: str  # unsupported_format | encoding | unreadable | empty | missing_columns | extra_columns | wrong_type | contract | duplicate_file
+    code: str  # unsupported_format | encoding | unreadable | too_large | unsafe_file | empty | missing_columns | extra_columns | wrong_type | contract | duplicate_file
     detail: str
     column: str | None = None
     expectation: str | None = None
@@ -81,7 +82,11 @@ def landing_format(path: str | Path) -> str | None:
     return next((f for f in sorted(LANDING_FORMATS, key=len, reverse=True) if name.endswith(f)), None)
 
 
-def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.DataFrame:
+DEFAULT_MAX_DECOMPRESSED = 2 * 1024**3  # LandingConfig.max_decompressed_bytes
+
+
+def read_landed(path: str | Path, null_values: list[str] | None = None,
+                max_bytes: int = DEFAULT_MAX_DECOMPRESSED) -> pl.DataFrame:
     """Read a landed CSV (plain, gzip or zstd) or parquet file; byte-order marks and stray spaces around column
     names are removed, and `null_values` (landing.null_values) read as nulls.
 
@@ -89,7 +94,9 @@ def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.Da
     not fit is reported by name rather than silently re-typing the column, and no time goes on type inference
     (polars' date sniffing alone costs a minute on a 50 MB file). Windows line endings are handled by the reader.
     The text may be UTF-8, UTF-16 with a byte-order mark (what spreadsheet programs export), or Windows-1252 /
-    Latin-1. Raises LandingReadError (a TableReadError) with a reason code if the file cannot be read.
+    Latin-1. A compressed CSV is decompressed in chunks and refused (`too_large`) once it passes `max_bytes`; a
+    parquet file is refused when its footer declares more than `max_bytes` uncompressed. Raises LandingReadError
+    (a TableReadError) with a reason code if the file cannot be read.
     """
     path = Path(path)
     fmt = landing_format(path)
@@ -99,7 +106,7 @@ def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.Da
     if not path.exists() or path.stat().st_size == 0:
         return read_table(path)  # the reader's own message for a missing or empty file
     if fmt in CSV_SUFFIXES:
-        text = _utf8_bytes(path)
+        text = _utf8_bytes(path, max_bytes)
         try:
             df = pl.read_csv(text, infer_schema=False, null_values=null_values)
         except Exception as exc:
@@ -107,6 +114,7 @@ def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.Da
         if df.height == 0:
             raise LandingReadError("empty", f"{path}: the table has a header but no rows")
     else:
+        _check_parquet_size(path, max_bytes)
         df = read_table(path)
         # pandas writes a non-default index as an extra column: it is not data
         df = df.drop([c for c in df.columns if c.startswith("__index_level_")])
@@ -118,13 +126,40 @@ def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.Da
     return df
 
 
-def _utf8_bytes(path: Path) -> bytes:
-    """The file's text as UTF-8 bytes: decompressed, and re-encoded if it was UTF-16 or Windows-1252/Latin-1."""
+def _too_large(path: Path, max_bytes: int, what: str) -> LandingReadError:
+    return LandingReadError("too_large", f"{path}: {what} more than {max_bytes:,} bytes "
+                            "(landing.max_decompressed_bytes), a possible decompression bomb; split the file, "
+                            "or raise the setting if the data is genuine")
+
+
+def _check_parquet_size(path: Path, max_bytes: int) -> None:
+    """Refuse a parquet file whose footer declares more uncompressed bytes than `max_bytes`, before reading it."""
+    try:
+        meta = pa.parquet.ParquetFile(str(path)).metadata
+    except Exception:
+        return  # unreadable: the reader below reports it with its own reason
+    declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if declared > max_bytes:
+        raise _too_large(path, max_bytes, f"declares {declared:,} uncompressed bytes,")
+
+
+def _utf8_bytes(path: Path, max_bytes: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
+    """The file's text as UTF-8 bytes: decompressed (at most `max_bytes`), and re-encoded if it was UTF-16 or
+    Windows-1252/Latin-1."""
+    chunks, total = [], 0
     try:
         with pa.input_stream(str(path), compression="detect") as f:
-            data = f.read()
+            # chunk by chunk, so a bomb is stopped after max_bytes instead of after filling memory
+            while block := f.read(1 << 24):
+                total += len(block)
+                if total > max_bytes:
+                    raise _too_large(path, max_bytes, "expands to")
+                chunks.append(block)
+    except LandingReadError:
+        raise
     except Exception as exc:
         raise LandingReadError("unreadable", f"{path}: could not be decompressed: {exc}") from exc
+    data = b"".join(chunks)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16").encode()
