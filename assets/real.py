@@ -14,6 +14,7 @@ Duplicates: a duplicate *file* (same bytes as one already committed) is quaranti
 """
 
 
+import hashlib
 import json
 import os
 import re
@@ -145,19 +146,45 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
                     "category sets, spread and tails), derived from real_train and saved as a GX suite.",
     )
     def real_contract(real_train: pl.DataFrame, gx_context: GreatExpectationsResource) -> dg.Output[dict]:
-        rows = [s.rows or real_train.height for s in pipeline.studies]
-        # the smallest batch has the widest sampling noise: bounds derived for it hold for larger ones
-        contract = derive_contract(real_train, pipeline.gate, batch_rows=min(rows), seed=data.seed,
-                                   id_columns=data.id_columns)
-        gx_context.save_suite(CONTRACT_SUITE, contract)
+        suite, contract = save_contract_suite(gx_context, pipeline, real_train)
         table = "\n".join(f"| `{r.expectation}` | {r.why} |" for r in contract.rules)
         return dg.Output(contract.to_dict(), metadata={
             "rules": len(contract.rules),
-            "suite": CONTRACT_SUITE,
+            "suite": suite,
             "contract": dg.MetadataValue.md("| expectation | rule |\n|---|---|\n" + table),
         })
 
     return [real_ingest, real_data, real_split, real_contract]
+
+
+def contract_batch_rows(pipeline: PipelineConfig, real_train_rows: int) -> int:
+    """The batch size the contract's bounds are derived for: the smallest study batch (`studies[].rows`), whose
+    sampling noise is the widest, so bounds derived for it hold for larger ones."""
+    return min(s.rows or real_train_rows for s in pipeline.studies)
+
+
+def contract_rules(pipeline: PipelineConfig, real_train_rows: int) -> dict:
+    """The gate settings a verdict depends on, with the contract's batch size (it sets the contract's bounds)."""
+    return {**pipeline.gate.model_dump(), "contract_batch_rows": contract_batch_rows(pipeline, real_train_rows)}
+
+
+def contract_suite_name(pipeline: PipelineConfig, real_train: pl.DataFrame) -> str:
+    """The GX suite of the contract under today's rules: its name carries a digest of the gate settings, the
+    contract's batch size and real_train, so a suite derived under other rules is never validated against."""
+    identity = {"rules": contract_rules(pipeline, real_train.height), "real_train": fingerprint(real_train),
+                "seed": pipeline.data.seed, "id_columns": pipeline.data.id_columns}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{CONTRACT_SUITE}.{digest}"
+
+
+def save_contract_suite(gx_context: GreatExpectationsResource, pipeline: PipelineConfig,
+                        real_train: pl.DataFrame) -> tuple[str, Contract]:
+    """Derive the contract from real_train under today's rules and store it as the suite named for them."""
+    contract = derive_contract(real_train, pipeline.gate, batch_rows=contract_batch_rows(pipeline, real_train.height),
+                               seed=pipeline.data.seed, id_columns=pipeline.data.id_columns)
+    name = contract_suite_name(pipeline, real_train)
+    gx_context.save_suite(name, contract)
+    return name, contract
 
 
 def _outcome_metadata(outcome: dict) -> dict:
