@@ -26,7 +26,7 @@ import mlflow
 import polars as pl
 
 from assets.common import batch_key, generator_key, key_text
-from assets.real import CONTRACT_SUITE
+from assets.real import contract_rules, contract_suite_name, save_contract_suite
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.privacy.gate import apply_epsilon_limit
 from ouroboros.quality import Scorecard, evaluate
@@ -40,8 +40,10 @@ SCORECARD_CHECKS = ("fidelity", "privacy", "collapse")
 
 
 def judged_under(config: PipelineConfig, real_train: pl.DataFrame, real_holdout: pl.DataFrame) -> str:
-    """The rules key a verdict made now carries: gate settings, target, real_train and real_holdout."""
-    return rules_key(config.gate.model_dump(), config.data.target, fingerprint(real_train), fingerprint(real_holdout))
+    """The rules key a verdict made now carries: gate settings and the contract's batch size, target, real_train
+    and real_holdout (`LakeResource.current_rules` computes the same from the stored assets)."""
+    return rules_key(contract_rules(config, real_train.height), config.data.target, fingerprint(real_train),
+                     fingerprint(real_holdout))
 
 
 def rule_set_metadata(config: PipelineConfig, rules: str) -> dict:
@@ -110,7 +112,11 @@ def build_contract_check(study: StudyConfig, generation: int, config: PipelineCo
         name = key_text(key)
         fp = fingerprint(batch)
         rules = judged_under(config, real_train, real_holdout)
-        result = gx_context.validate(batch, CONTRACT_SUITE, name.replace("/", "."))
+        suite = contract_suite_name(config, real_train)
+        if not gx_context.has_suite(suite):
+            # the stored suite was derived under other rules (or never): rebuild it for today's, never reuse it
+            suite, _ = save_contract_suite(gx_context, config, real_train)
+        result = gx_context.validate(batch, suite, name.replace("/", "."))
         docs = gx_context.docs_index()
         failures = [{"check": "contract", "indicator": f"{r['expectation']}:{r['column']}", "value": r["observed"],
                      "threshold": None, "reason": r["why"]} for r in result.failures]

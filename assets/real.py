@@ -14,7 +14,10 @@ Duplicates: a duplicate *file* (same bytes as one already committed) is quaranti
 """
 
 
+import hashlib
 import json
+import os
+import re
 import shutil
 import time
 from datetime import datetime, timezone
@@ -31,6 +34,7 @@ from ouroboros.landing import (
     contract_problems,
     file_sha256,
     landing_contract,
+    landing_format,
     read_landed,
     structural_problems,
     summarise,
@@ -142,19 +146,45 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
                     "category sets, spread and tails), derived from real_train and saved as a GX suite.",
     )
     def real_contract(real_train: pl.DataFrame, gx_context: GreatExpectationsResource) -> dg.Output[dict]:
-        rows = [s.rows or real_train.height for s in pipeline.studies]
-        # the smallest batch has the widest sampling noise: bounds derived for it hold for larger ones
-        contract = derive_contract(real_train, pipeline.gate, batch_rows=min(rows), seed=data.seed,
-                                   id_columns=data.id_columns)
-        gx_context.save_suite(CONTRACT_SUITE, contract)
+        suite, contract = save_contract_suite(gx_context, pipeline, real_train)
         table = "\n".join(f"| `{r.expectation}` | {r.why} |" for r in contract.rules)
         return dg.Output(contract.to_dict(), metadata={
             "rules": len(contract.rules),
-            "suite": CONTRACT_SUITE,
+            "suite": suite,
             "contract": dg.MetadataValue.md("| expectation | rule |\n|---|---|\n" + table),
         })
 
     return [real_ingest, real_data, real_split, real_contract]
+
+
+def contract_batch_rows(pipeline: PipelineConfig, real_train_rows: int) -> int:
+    """The batch size the contract's bounds are derived for: the smallest study batch (`studies[].rows`), whose
+    sampling noise is the widest, so bounds derived for it hold for larger ones."""
+    return min(s.rows or real_train_rows for s in pipeline.studies)
+
+
+def contract_rules(pipeline: PipelineConfig, real_train_rows: int) -> dict:
+    """The gate settings a verdict depends on, with the contract's batch size (it sets the contract's bounds)."""
+    return {**pipeline.gate.model_dump(), "contract_batch_rows": contract_batch_rows(pipeline, real_train_rows)}
+
+
+def contract_suite_name(pipeline: PipelineConfig, real_train: pl.DataFrame) -> str:
+    """The GX suite of the contract under today's rules: its name carries a digest of the gate settings, the
+    contract's batch size and real_train, so a suite derived under other rules is never validated against."""
+    identity = {"rules": contract_rules(pipeline, real_train.height), "real_train": fingerprint(real_train),
+                "seed": pipeline.data.seed, "id_columns": pipeline.data.id_columns}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{CONTRACT_SUITE}.{digest}"
+
+
+def save_contract_suite(gx_context: GreatExpectationsResource, pipeline: PipelineConfig,
+                        real_train: pl.DataFrame) -> tuple[str, Contract]:
+    """Derive the contract from real_train under today's rules and store it as the suite named for them."""
+    contract = derive_contract(real_train, pipeline.gate, batch_rows=contract_batch_rows(pipeline, real_train.height),
+                               seed=pipeline.data.seed, id_columns=pipeline.data.id_columns)
+    name = contract_suite_name(pipeline, real_train)
+    gx_context.save_suite(name, contract)
+    return name, contract
 
 
 def _outcome_metadata(outcome: dict) -> dict:
@@ -238,6 +268,13 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
         raise dg.Failure(f"{path}: the landed file is gone (already ingested or moved by hand?)")
     started = time.perf_counter()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    if path.is_symlink() or not path.is_file():
+        # never followed: a link could make the lake read (and keep) any file the process can see
+        what = f"a symbolic link to {os.readlink(path)!r}" if path.is_symlink() else "not a regular file"
+        problem = Problem("unsafe_file", f"{path.name!r} is {what}; links and special files are not followed: "
+                          "land the file itself")
+        base = {"file": path.name, "sha256": None, "size_bytes": None}
+        return _quarantine(log, path, base, stamp, [problem], rows=None, lake=lake)
     sha, size = file_sha256(path), path.stat().st_size
     base = {"file": path.name, "sha256": sha, "size_bytes": size}
     known = lake.real_ledger().get(sha)
@@ -255,7 +292,7 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
         return _quarantine(log, path, base, stamp, [problem], rows=_count_rows(path, pipeline), lake=lake)
 
     try:
-        df = read_landed(path, pipeline.landing.null_values)
+        df = read_landed(path, pipeline.landing.null_values, pipeline.landing.max_decompressed_bytes)
     except TableReadError as exc:
         code = "empty" if size == 0 else getattr(exc, "code", "unreadable")
         return _quarantine(log, path, base, stamp, [Problem(code, str(exc))], rows=None, lake=lake)
@@ -270,7 +307,7 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
     if problems:
         return _quarantine(log, path, base, stamp, problems, rows=df.height, lake=lake)
 
-    archive = lake.archive_dir() / f"{stamp}_{path.name}"
+    archive = _unused(lake.archive_dir() / f"{stamp}_{safe_name(path.name)}")
     version = lake.append_real(conformed, _ledger_entry(path, sha, conformed.height, archive, "landed"))
     _move(path, archive)  # only after the commit: a crash before this line leaves the file for the next attempt
     seconds = round(time.perf_counter() - started, 3)
@@ -281,7 +318,7 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
 
 def _quarantine(log, path: Path, base: dict, stamp: str, problems: list[Problem], rows: int | None,
                 lake: LakeResource) -> dict:
-    target = lake.quarantine_dir() / f"{stamp}_{path.name}"
+    target = _unused(lake.quarantine_dir() / f"{stamp}_{safe_name(path.name)}")
     reason = {**base, "status": "quarantined", "rows": rows, "quarantined_file": str(target),
               "quarantined_at": stamp, "table_version": lake.real_table_head(),
               "summary": summarise(problems), "reasons": [p.to_dict() for p in problems]}
@@ -294,9 +331,28 @@ def _quarantine(log, path: Path, base: dict, stamp: str, problems: list[Problem]
 
 def _count_rows(path: Path, pipeline: PipelineConfig) -> int | None:
     try:
-        return read_landed(path, pipeline.landing.null_values).height
+        return read_landed(path, pipeline.landing.null_values, pipeline.landing.max_decompressed_bytes).height
     except TableReadError:
         return None
+
+
+def safe_name(name: str) -> str:
+    """A landed file's name as it may appear in the lake: letters, digits, '.', '_' and '-' only (anything else,
+    '/' and control characters included, becomes '_'), no leading dot, at most 120 characters with the format's
+    suffix kept. The original name stays in the ledger and the reason file."""
+    fmt = landing_format(name) or ""
+    stem = name[: len(name) - len(fmt)] if fmt else name
+    clean = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".") or "file"
+    suffix = re.sub(r"[^A-Za-z0-9._-]", "_", fmt)
+    return clean[: 120 - len(suffix)] + suffix
+
+
+def _unused(path: Path) -> Path:
+    """`path`, or `path` with a counter, so two files of one name in one microsecond never overwrite each other."""
+    candidate, n = path, 1
+    while candidate.exists() or candidate.is_symlink() or candidate.with_name(candidate.name + ".reason.json").exists():
+        candidate, n = path.with_name(f"{n}_{path.name}"), n + 1
+    return candidate
 
 
 def _move(src: Path, dst: Path) -> None:

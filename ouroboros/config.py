@@ -144,6 +144,11 @@ class LandingConfig(_Strict):
                                                    "beyond those seen in the first accepted data, per column")
     null_values: list[str] = Field(default_factory=lambda: ["", "NA", "N/A", "n/a", "null", "NaN"],
                                    description="values of a landed CSV that read as null (the exact text)")
+    max_decompressed_bytes: int = Field(2 * 1024**3, ge=1, description="most bytes the text of one landed CSV "
+                                        "may take once decompressed (.csv.gz, .csv.zst; a plain .csv too), and "
+                                        "most a parquet file may declare "
+                                        "uncompressed; a file past it is quarantined as too_large (a "
+                                        "decompression bomb would otherwise fill memory); default 2 GiB")
     max_attempts: int = Field(3, ge=1, description="times the sensor re-requests a file whose run ended with the "
                                                    "file still in landing (an interrupted ingest)")
     alert_webhook: str | None = Field(None, description="optional URL alerts are POSTed to as JSON; "

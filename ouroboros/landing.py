@@ -3,7 +3,8 @@
 Two stages, both reported as `Problem`s a machine can read:
 
 1. structure (polars): the file can be read, has exactly the real columns, and every value can be cast to the
-   real column's dtype. A file failing here cannot be turned into a frame of the real schema at all.
+   real column's dtype without changing it (1.7 in an integer column, 7 in a boolean one, a time of day in a
+   date column are refused, not rounded). A file failing here cannot be turned into the real schema unchanged.
 2. content (a Great Expectations suite built from `landing_contract`): rows > 0, null shares, numeric ranges
    and category sets, measured against the *first accepted* data (version 0 of the real table) so the bounds
    never drift with what later files bring.
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet
 
 from ouroboros.config import LandingConfig
 from ouroboros.quality.contract import Contract, Rule, pandas_dtype_name
@@ -34,7 +36,7 @@ _DELIMITERS = (";", "\t", "|")
 class Problem:
     """One reason a landed file was refused."""
 
-    code: str  # unsupported_format | encoding | unreadable | empty | missing_columns | extra_columns | wrong_type | contract | duplicate_file
+    code: str  # unsupported_format | encoding | unreadable | too_large | unsafe_file | empty | missing_columns | extra_columns | wrong_type | contract | duplicate_file
     detail: str
     column: str | None = None
     expectation: str | None = None
@@ -80,7 +82,11 @@ def landing_format(path: str | Path) -> str | None:
     return next((f for f in sorted(LANDING_FORMATS, key=len, reverse=True) if name.endswith(f)), None)
 
 
-def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.DataFrame:
+DEFAULT_MAX_DECOMPRESSED = 2 * 1024**3  # LandingConfig.max_decompressed_bytes
+
+
+def read_landed(path: str | Path, null_values: list[str] | None = None,
+                max_bytes: int = DEFAULT_MAX_DECOMPRESSED) -> pl.DataFrame:
     """Read a landed CSV (plain, gzip or zstd) or parquet file; byte-order marks and stray spaces around column
     names are removed, and `null_values` (landing.null_values) read as nulls.
 
@@ -88,7 +94,9 @@ def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.Da
     not fit is reported by name rather than silently re-typing the column, and no time goes on type inference
     (polars' date sniffing alone costs a minute on a 50 MB file). Windows line endings are handled by the reader.
     The text may be UTF-8, UTF-16 with a byte-order mark (what spreadsheet programs export), or Windows-1252 /
-    Latin-1. Raises LandingReadError (a TableReadError) with a reason code if the file cannot be read.
+    Latin-1. A compressed CSV is decompressed in chunks and refused (`too_large`) once it passes `max_bytes`; a
+    parquet file is refused when its footer declares more than `max_bytes` uncompressed. Raises LandingReadError
+    (a TableReadError) with a reason code if the file cannot be read.
     """
     path = Path(path)
     fmt = landing_format(path)
@@ -98,7 +106,7 @@ def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.Da
     if not path.exists() or path.stat().st_size == 0:
         return read_table(path)  # the reader's own message for a missing or empty file
     if fmt in CSV_SUFFIXES:
-        text = _utf8_bytes(path)
+        text = _utf8_bytes(path, max_bytes)
         try:
             df = pl.read_csv(text, infer_schema=False, null_values=null_values)
         except Exception as exc:
@@ -106,6 +114,7 @@ def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.Da
         if df.height == 0:
             raise LandingReadError("empty", f"{path}: the table has a header but no rows")
     else:
+        _check_parquet_size(path, max_bytes)
         df = read_table(path)
         # pandas writes a non-default index as an extra column: it is not data
         df = df.drop([c for c in df.columns if c.startswith("__index_level_")])
@@ -117,13 +126,40 @@ def read_landed(path: str | Path, null_values: list[str] | None = None) -> pl.Da
     return df
 
 
-def _utf8_bytes(path: Path) -> bytes:
-    """The file's text as UTF-8 bytes: decompressed, and re-encoded if it was UTF-16 or Windows-1252/Latin-1."""
+def _too_large(path: Path, max_bytes: int, what: str) -> LandingReadError:
+    return LandingReadError("too_large", f"{path}: {what} more than {max_bytes:,} bytes "
+                            "(landing.max_decompressed_bytes), a possible decompression bomb; split the file, "
+                            "or raise the setting if the data is genuine")
+
+
+def _check_parquet_size(path: Path, max_bytes: int) -> None:
+    """Refuse a parquet file whose footer declares more uncompressed bytes than `max_bytes`, before reading it."""
+    try:
+        meta = pa.parquet.ParquetFile(str(path)).metadata
+    except Exception:
+        return  # unreadable: the reader below reports it with its own reason
+    declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if declared > max_bytes:
+        raise _too_large(path, max_bytes, f"declares {declared:,} uncompressed bytes,")
+
+
+def _utf8_bytes(path: Path, max_bytes: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
+    """The file's text as UTF-8 bytes: decompressed (at most `max_bytes`), and re-encoded if it was UTF-16 or
+    Windows-1252/Latin-1."""
+    chunks, total = [], 0
     try:
         with pa.input_stream(str(path), compression="detect") as f:
-            data = f.read()
+            # chunk by chunk, so a bomb is stopped after max_bytes instead of after filling memory
+            while block := f.read(1 << 24):
+                total += len(block)
+                if total > max_bytes:
+                    raise _too_large(path, max_bytes, "expands to")
+                chunks.append(block)
+    except LandingReadError:
+        raise
     except Exception as exc:
         raise LandingReadError("unreadable", f"{path}: could not be decompressed: {exc}") from exc
+    data = b"".join(chunks)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16").encode()
@@ -178,7 +214,53 @@ def structural_problems(df: pl.DataFrame, schema: TableSchema) -> list[Problem]:
             problems.append(Problem("wrong_type", f"column {spec.name!r}: {n} value(s) cannot be read as "
                                     f"{spec.dtype} (file dtype {s.dtype}), e.g. {examples}",
                                     column=spec.name, observed=n))
+        changed = changed_by_cast(s, cast)
+        m = int(changed.sum())
+        if m:
+            pairs = [f"{a} -> {b}" for a, b in zip(s.filter(changed).head(3).cast(pl.String, strict=False).to_list(),
+                                                   cast.filter(changed).head(3).cast(pl.String, strict=False).to_list())]
+            problems.append(Problem("wrong_type", f"column {spec.name!r}: {m} value(s) would change when cast to "
+                                    f"the real dtype {spec.dtype} (file dtype {s.dtype}), e.g. {', '.join(pairs)}; "
+                                    f"{_lossless_hint(cast.dtype)}", column=spec.name, observed=m))
     return problems
+
+
+def _lossless_hint(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "the column takes whole numbers only: fix or round the values yourself and land the file again"
+    if dtype == pl.Boolean:
+        return "the column takes true/false (or 1/0) only: fix the values and land the file again"
+    if dtype == pl.Date:
+        return "the column takes dates without a time of day: fix the values and land the file again"
+    if isinstance(dtype, pl.Datetime):
+        return f"the column keeps times to the {dtype.time_unit}: fix the values and land the file again"
+    return f"the values do not fit {dtype}: fix them and land the file again"
+
+
+def changed_by_cast(s: pl.Series, cast: pl.Series) -> pl.Series:
+    """Values the cast kept but altered (1.7 -> 1 in an integer column, 7 -> true in a boolean one, a time of
+    day dropped by a date column, nanoseconds dropped by a microsecond column, an overflow to infinity).
+
+    The lenient cast turns only what it cannot read into nulls; these lossy casts it performs silently, so they
+    are found by casting back and comparing. One exception: a float value rounded to a Float32 column's
+    precision keeps its meaning (the real table holds float32 values already), so there only an overflow to
+    infinity counts.
+    """
+    both = s.is_not_null() & cast.is_not_null()
+    target = cast.dtype
+    if s.dtype == pl.String:  # text: the readers either parse a value whole or give null, except these two
+        if target.is_float():
+            overflow = cast.is_infinite() & ~s.str.to_lowercase().str.contains("inf")
+            return (both & overflow).fill_null(False)
+        if isinstance(target, pl.Datetime) and target.time_unit != "ns":
+            fine = s.str.to_datetime(time_unit="ns", time_zone=target.time_zone, strict=False)
+            truncated = fine != cast.cast(pl.Datetime("ns", target.time_zone), strict=False)
+            return (both & fine.is_not_null() & truncated).fill_null(False)
+        return pl.Series(s.name, [False] * s.len(), dtype=pl.Boolean)
+    if target.is_float() and s.dtype.is_float():
+        return (both & cast.is_infinite() & s.is_finite()).fill_null(False)
+    back = cast.cast(s.dtype, strict=False)
+    return (both & (back.is_null() | (back != s))).fill_null(False)
 
 
 def cast_to_schema(df: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:

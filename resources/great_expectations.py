@@ -84,6 +84,11 @@ class GreatExpectationsResource(dg.ConfigurableResource):
         context.suites.add_or_update(suite)
         return name
 
+    def has_suite(self, name: str) -> bool:
+        """Whether a suite of this name is stored in the context."""
+        with self._locked():
+            return name in {s.name for s in self._context().suites.all()}
+
     def validate(self, df: pl.DataFrame, suite_name: str, batch_name: str) -> ContractValidation:
         """Validate a frame against a stored suite through a Checkpoint; the result and its Data Docs page are
         kept in the context."""

@@ -124,6 +124,12 @@ class LakeResource(dg.ConfigurableResource):
         train, holdout = self.read_asset_table(["real_train"]), self.read_asset_table(["real_holdout"])
         if train is None or holdout is None:
             return None
+        if "contract_batch_rows" not in gate:
+            # the contract's batch size (studies[].rows) is part of the rules: read it from the stored contract,
+            # as the checks add it from the config (assets.real.contract_rules)
+            path = asset_file(self.root, ["real_contract"], ".json")
+            if path.exists():
+                gate = {**gate, "contract_batch_rows": json.loads(path.read_text())["batch_rows"]}
         return rules_key(gate, target, fingerprint(train), fingerprint(holdout))
 
     def read_batch_with_verdict(self, key_path: list[str] | tuple[str, ...],

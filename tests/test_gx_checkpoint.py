@@ -25,3 +25,37 @@ def test_each_validation_gets_its_own_page_from_one_context(tmp_path, small_demo
     site = tmp_path / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
     assert (site / "index.html").exists() and first.page.is_relative_to(site)
     assert "s.batch_g1" in second.page.read_text() or "batch_g1" in str(second.page)
+
+
+def test_contract_suite_and_rules_key_follow_the_rules(tmp_path, small_demo: pl.DataFrame):
+    """studies[].rows sets the contract's bounds: a changed batch size (or gate setting) names another suite and
+    another rules key, so neither a stale suite nor a verdict judged under the old size is used."""
+    from assets.checks import judged_under
+    from assets.real import contract_suite_name, save_contract_suite
+    from ouroboros.config import PipelineConfig
+    from resources.lake import LakeResource, asset_file, atomic_write_json, atomic_write_parquet
+
+    train, holdout = small_demo.head(400), small_demo.tail(200)
+
+    def config(rows: int, **gate) -> PipelineConfig:
+        return PipelineConfig.model_validate({
+            "data": {"source": "x.parquet", "target": "outcome"}, "gate": gate,
+            "studies": [{"name": "s", "rows": rows}, {"name": "t", "rows": rows * 4}]})
+
+    big, small, stricter = config(300), config(60), config(300, spread_tolerance=0.05)
+    gx = GreatExpectationsResource(project_root=str(tmp_path / "gx"))
+    name, contract = save_contract_suite(gx, big, train)
+    assert contract.batch_rows == 300 and gx.has_suite(name)  # the smallest study batch sets the bounds
+    assert contract_suite_name(big, train) == name  # same rules, same suite
+    for other in (small, stricter):
+        assert contract_suite_name(other, train) != name and not gx.has_suite(contract_suite_name(other, train))
+        assert judged_under(other, train, holdout) != judged_under(big, train, holdout)
+    small_name, small_contract = save_contract_suite(gx, small, train)
+    assert small_contract.batch_rows == 60 and gx.has_suite(small_name) and gx.has_suite(name)
+    # the key training computes from the stored assets equals the one the checks stamp
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    atomic_write_parquet(asset_file(lake.root, ["real_train"], ".parquet"), train)
+    atomic_write_parquet(asset_file(lake.root, ["real_holdout"], ".parquet"), holdout)
+    atomic_write_json(asset_file(lake.root, ["real_contract"], ".json"), small_contract.to_dict())
+    assert lake.current_rules(small.gate.model_dump(), "outcome") == judged_under(small, train, holdout)
+    assert lake.current_rules(big.gate.model_dump(), "outcome") != judged_under(big, train, holdout)

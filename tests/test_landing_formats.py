@@ -4,6 +4,7 @@ formats we do not take (quarantined with a reason, never left waiting). Through 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -106,3 +107,82 @@ def test_landed_csv_with_dates_and_zoned_datetimes_casts_back(tmp_path):
     broken = landed.with_columns(day=pl.lit("someday"))
     (problem,) = structural_problems(broken, schema)
     assert problem.code == "wrong_type" and problem.column == "day"
+
+
+def test_lossy_casts_are_wrong_type_with_examples_csv_and_parquet(tmp_path):
+    """A value the cast would keep but alter is refused like one it cannot read: ints, bools, dates, floats."""
+    import datetime as dt
+
+    from ouroboros.landing import cast_to_schema, structural_problems
+    from ouroboros.schema import infer_schema
+
+    real = pl.DataFrame({
+        "n": pl.Series([1, 2, 3, 4], dtype=pl.Int16),
+        "flag": [True, False, True, False],
+        "day": [dt.date(2024, 1, d) for d in range(1, 5)],
+        "x": pl.Series([0.5, 1.5, 2.5, 3.5], dtype=pl.Float32),
+        "at": [dt.datetime(2024, 1, 1, h) for h in range(4)],
+    })
+    schema = infer_schema(real)
+    ns = pl.Series([dt.datetime(2024, 1, 1)] * 4, dtype=pl.Datetime("ns")) + pl.Series([1, 0, 0, 0]).cast(
+        pl.Duration("ns"))
+    lossy = pl.DataFrame({
+        "n": [1.7, -2.9, 3.0, 4.0], "flag": [2, 7, 0, 1],
+        "day": [dt.datetime(2024, 1, 1, 10, 30), dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 3),
+                dt.datetime(2024, 1, 4)],
+        "x": [0.1, 1e300, 2.0, 3.0], "at": ns,
+    })
+    for path in (tmp_path / "lossy.parquet", tmp_path / "lossy.csv"):
+        if path.suffix == ".parquet":
+            lossy.write_parquet(path)
+        else:
+            lossy.with_columns(x=pl.Series(["0.1", "1e400", "2", "3"])).write_csv(path)
+        problems = {p.column: p for p in structural_problems(read_landed(path), schema)}
+        assert {p.code for p in problems.values()} == {"wrong_type"}, path
+        if path.suffix == ".parquet":  # a CSV reader already refuses "1.7" for an integer and "2" for a boolean
+            assert set(problems) == {"n", "flag", "day", "x", "at"}
+            assert "1.7 -> 1" in problems["n"].detail and "-2.9 -> -2" in problems["n"].detail
+            assert problems["n"].observed == 2 and "whole numbers" in problems["n"].detail
+            assert "2 -> true" in problems["flag"].detail and problems["flag"].observed == 2
+            assert "10:30" in problems["day"].detail and problems["day"].observed == 1
+            assert "inf" in problems["x"].detail and problems["x"].observed == 1  # 0.1 as float32 is no loss
+        else:
+            assert set(problems) == {"n", "flag", "day", "x", "at"}
+            assert "cannot be read" in problems["n"].detail and "cannot be read" in problems["flag"].detail
+            assert "1e400 -> inf" in problems["x"].detail
+        assert ".000000001" in problems["at"].detail and problems["at"].observed == 1  # nanoseconds would go
+    # the same columns with values that fit exactly pass and cast unchanged, from either format
+    exact = real.with_columns(n=pl.col("n").cast(pl.Float64), flag=pl.col("flag").cast(pl.Int64),
+                              day=pl.col("day").cast(pl.Datetime("ns")), x=pl.col("x").cast(pl.Float64),
+                              at=pl.col("at").cast(pl.Datetime("ns")))
+    exact.write_parquet(tmp_path / "exact.parquet")
+    real.write_csv(tmp_path / "exact.csv")
+    for name in ("exact.parquet", "exact.csv"):
+        landed = read_landed(tmp_path / name)
+        assert structural_problems(landed, schema) == [], name
+        assert cast_to_schema(landed, schema).equals(real), name
+
+
+def test_lossy_parquet_is_quarantined_and_never_appended(tmp_path):
+    """Through the sensor and ingest: 1.7 / -2.9 in an integer column and 2 / 7 in a boolean one."""
+    with dg.instance_for_test() as instance:
+        env = Env(tmp_path, instance)
+        rows = env.fresh.slice(0, 30)
+        ages = pl.Series([1.7, -2.9] + [float(v) for v in rows["occupant_age"][2:].fill_null(30).to_list()])
+        env.land_frame("ages.parquet", rows.with_columns(occupant_age=ages))
+        flags = pl.Series([2, 7] + [int(v) for v in rows["frontal_impact"][2:].fill_null(False).to_list()])
+        env.land_frame("flags.parquet", rows.with_columns(frontal_impact=flags))
+        env.land_frame("fine.parquet", env.fresh.slice(30, 30).with_columns(pl.col("occupant_age").cast(pl.Float64)))
+        results = env.ingest_all()
+        assert len(results) == 3
+        reasons = env.reasons()
+        assert set(reasons) == {"ages.parquet", "flags.parquet"} and set(env.accepted()) == {"fine.parquet"}
+        (age,) = reasons["ages.parquet"]["reasons"]
+        assert age["code"] == "wrong_type" and age["column"] == "occupant_age" and "1.7 -> 1" in age["detail"]
+        (flag,) = reasons["flags.parquet"]["reasons"]
+        assert flag["code"] == "wrong_type" and flag["column"] == "frontal_impact" and "7 -> true" in flag["detail"]
+        for r in reasons.values():
+            assert Path(r["quarantined_file"]).exists()
+        table = env.lake.read_real()
+        assert table.height == env.source_df.height + 30  # only the exact file's rows joined
+        assert table.schema == env.source_df.schema
