@@ -8,6 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ouroboros.images.config import ImageConfig
+
 Policy = Literal["replace", "accumulate", "anchor"]
 
 
@@ -160,6 +162,7 @@ class PipelineConfig(_Strict):
     downstream: DownstreamConfig = Field(default_factory=DownstreamConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     landing: LandingConfig = Field(default_factory=LandingConfig)
+    images: ImageConfig = Field(default_factory=ImageConfig, description="image studies (data.kind: images)")
 
     @field_validator("studies")
     @classmethod
