@@ -8,6 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ouroboros.images.config import ImageConfig
+
 Policy = Literal["replace", "accumulate", "anchor"]
 
 
@@ -20,7 +22,10 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    source: str = Field(description="CSV or parquet file with the real table; relative paths are from the config file")
+    source: str = Field(description="CSV or parquet file with the real table; relative paths are from the config file "
+                        "(images: an .npz with `images` and `labels`, a folder of PNGs, or `sklearn:digits`)")
+    kind: Literal["table", "images"] = Field("table", description="table rows, or labelled grey images "
+                                             "(ouroboros.images; docs/images.md)")
     target: str = Field(description="column the downstream model predicts")
     holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 0
@@ -162,6 +167,7 @@ class PipelineConfig(_Strict):
     downstream: DownstreamConfig = Field(default_factory=DownstreamConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     landing: LandingConfig = Field(default_factory=LandingConfig)
+    images: ImageConfig = Field(default_factory=ImageConfig, description="image studies (data.kind: images)")
 
     @field_validator("studies")
     @classmethod
@@ -201,6 +207,6 @@ def load_config(path: str | Path) -> PipelineConfig:
         lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(lines)) from exc
     source = Path(config.data.source)
-    if not source.is_absolute():
+    if not source.is_absolute() and not config.data.source.startswith("sklearn:"):  # built-in image sets
         config.data.source = str((path.parent / source).resolve())
     return config

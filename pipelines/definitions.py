@@ -48,7 +48,29 @@ def executor_for(settings: Settings) -> dg.ExecutorDefinition:
     return dg.in_process_executor
 
 
+def build_image_definitions(config: PipelineConfig, settings: Settings) -> dg.Definitions:
+    """data.kind: images: the image graph (assets/images.py) on the same lake and MLflow store."""
+    from assets.images import build_image_assets
+
+    assets, checks = build_image_assets(config)
+    lake = str(settings.lake)
+    return dg.Definitions(
+        assets=assets, asset_checks=checks, executor=executor_for(settings),
+        jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(), executor_def=executor_for(settings),
+                                  description="Real images -> each study's generations, each batch gated -> report."),
+              dg.define_asset_job(REPORT_JOB, selection=dg.AssetSelection.assets("image_report"),
+                                  executor_def=executor_for(settings),
+                                  description="Rebuild the image report from the stored verdicts.")],
+        resources={"io_manager": LakeIOManager(root=lake), "lake": LakeResource(root=lake),
+                   "mlflow_tracking": MlflowResource(tracking_uri=settings.mlflow_tracking_uri,
+                                                     artifact_root=settings.mlflow_artifact_uri,
+                                                     ui_url=settings.mlflow_ui)},
+    )
+
+
 def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definitions:
+    if config.data.kind == "images":
+        return build_image_definitions(config, settings)
     check_studies(config)
     assets = [*build_real_assets(config)]
     checks = []

@@ -1,0 +1,228 @@
+"""Image studies as assets (data.kind: images): real digits, the stable split, and per study the chain of
+generators and batches, each batch gated by one multi-asset check with three blocking checks (fidelity,
+privacy, collapse) whose records go to the lake's verdict store, and a report with a grid per generation.
+
+Landing of image files is left out: the real set is read from data.source at each run (docs/images.md).
+"""
+
+
+import base64
+import time
+
+import dagster as dg
+import mlflow
+import polars as pl
+
+from assets.common import OWNER, batch_key, generator_key, key_text
+from ouroboros.config import PipelineConfig, StudyConfig
+from ouroboros.images.chain import build_pool, grid_png
+from ouroboros.images.data import from_frame, load_source, to_frame
+from ouroboros.images.gate import IMAGE_CHECKS, ImageGate
+from ouroboros.images.generators import create, load
+from ouroboros.images.split import IMAGE_HASH, split_images
+from ouroboros.verdict import CheckRecord, GateRefusal, fingerprint, require_approved, rule_set_hash
+from resources import LakeResource, MlflowResource
+from resources.lake import atomic_write_bytes, atomic_write_json
+
+
+def _grid_md(title: str, png: bytes) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def build_real_image_assets(config: PipelineConfig) -> list:
+    data = config.data
+
+    @dg.asset(group_name="real", kinds={"numpy", "parquet"}, owners=[OWNER],
+              description=f"The real images of {data.source}, one row per image (label, uint8 bytes, shape).")
+    def real_images() -> dg.Output[pl.DataFrame]:
+        df = to_frame(load_source(data.source))
+        return dg.Output(df, metadata={"dagster/row_count": df.height, "fingerprint": fingerprint(df),
+                                       "source": data.source})
+
+    @dg.multi_asset(group_name="real", outs={"real_train": dg.AssetOut(), "real_holdout": dg.AssetOut()},
+                    description="The stable split: a BLAKE2b hash of each image's bytes, label and copy number; the "
+                                "holdout is never given to a generator.")
+    def image_split(real_images: pl.DataFrame, lake: LakeResource):
+        train, holdout = split_images(from_frame(real_images), data.holdout_fraction, data.seed)
+        atomic_write_json(lake.real_dir() / "split_rule.json", {"hash": IMAGE_HASH, "seed": data.seed,
+                                                                "holdout_fraction": data.holdout_fraction})
+        for name, part in (("real_train", train), ("real_holdout", holdout)):
+            df = to_frame(part)
+            yield dg.Output(df, output_name=name, metadata={"dagster/row_count": df.height,
+                                                            "fingerprint": fingerprint(df)})
+
+    return [real_images, image_split]
+
+
+def _inputs(study: StudyConfig, k: int) -> dict[str, dg.AssetIn]:
+    ins = {"real_train": dg.AssetIn("real_train")} if k == 0 or study.policy != "replace" else {}
+    if k:
+        first = 0 if study.policy == "accumulate" else k - 1
+        ins.update({f"batch_g{j}": dg.AssetIn(batch_key(study.name, j)) for j in range(first, k)})
+    return ins
+
+
+def build_image_study(config: PipelineConfig, study: StudyConfig) -> tuple[list, list]:
+    assets, checks = [], []
+    for k in range(study.generations):
+        assets += [_generator(study, k), _batch(config, study, k)]
+        checks.append(_gate(config, study, k))
+    return assets, checks
+
+
+def _generator(study: StudyConfig, k: int) -> dg.AssetsDefinition:
+    @dg.asset(key=generator_key(study.name, k), ins=_inputs(study, k), group_name=study.name,
+              kinds={"pytorch", "mlflow"}, owners=[OWNER], tags={"family": study.family, "policy": study.policy},
+              description=f"{study.family} image generator, generation {k} of {study.name} ({study.policy}).")
+    def generator(context: dg.AssetExecutionContext, lake: LakeResource, mlflow_tracking: MlflowResource,
+                  **inputs: pl.DataFrame) -> dg.Output[dict]:
+        batches, parents = [None] * k, {}
+        for j in range(k):
+            if f"batch_g{j}" not in inputs:
+                continue
+            key, df = key_text(batch_key(study.name, j)), inputs[f"batch_g{j}"]
+            try:  # the gate across runs: only an approved version of the batch may be learnt from
+                require_approved(lake.read_verdict(key, fingerprint(df), required=IMAGE_CHECKS))
+            except GateRefusal as exc:
+                raise dg.Failure(f"generation {k} refuses its training pool: {exc}") from exc
+            batches[j], parents[key] = from_frame(df), fingerprint(df)
+        real = from_frame(inputs["real_train"]) if "real_train" in inputs else None
+        if real is not None:
+            parents["real_train"] = fingerprint(inputs["real_train"])
+        pool = build_pool(study.policy, k, real, batches, lam=study.lam, seed=study.seed)
+        seed = study.seed * 1000 + k
+        gen = create(study.family, seed=seed, **study.params)
+        with mlflow_tracking.run(f"{study.name}/gen_{k}", tags={"study": study.name, "family": study.family,
+                                                                "kind": "images", "dagster_run_id": context.run_id}) as run:
+            mlflow.log_params({"family": study.family, "generation": k, "policy": study.policy, "seed": seed,
+                               "pool_images": len(pool), **{f"param.{p}": v for p, v in gen.params.items()}})
+            started = time.perf_counter()
+            gen.fit(pool, callback=lambda e, losses: mlflow.log_metrics(
+                {f"train.{n}": float(v) for n, v in losses.items()}, step=e))
+            fit_seconds = time.perf_counter() - started
+            mlflow.log_metric("fit_seconds", fit_seconds)
+            target = lake.generator_dir(study.name, k)
+            lake.replace_dir(target, gen.save)
+            mlflow.log_artifacts(str(target), artifact_path="generator")  # load with ouroboros.images.generators.load
+            url = mlflow_tracking.run_url(run)
+        record = {"study": study.name, "family": study.family, "generation": k, "path": str(target), "seed": seed,
+                  "mlflow_run_id": run.info.run_id, "parents": parents, "pool_images": len(pool)}
+        return dg.Output(record, metadata={"mlflow_run": dg.MetadataValue.url(url), "fit_seconds": round(fit_seconds, 2),
+                                           "pool_images": len(pool), "parents": dg.MetadataValue.json(parents)})
+
+    return generator
+
+
+def _batch(config: PipelineConfig, study: StudyConfig, k: int) -> dg.AssetsDefinition:
+    @dg.asset(key=batch_key(study.name, k), ins={"generator": dg.AssetIn(generator_key(study.name, k)),
+                                                 "real_train": dg.AssetIn("real_train")},
+              group_name=study.name, kinds={"numpy", "parquet"}, owners=[OWNER],
+              description=f"Synthetic images of generation {k} ({study.name}); feed later generations only once "
+                          "the image gate approved them.")
+    def batch(generator: dict, real_train: pl.DataFrame, lake: LakeResource) -> dg.Output[pl.DataFrame]:
+        images = load(generator["path"]).sample(study.rows or real_train.height, seed=generator["seed"] + 7919)
+        df = to_frame(images)
+        fp = fingerprint(df)
+        lake.write_lineage(key_text(batch_key(study.name, k)), fp, {
+            "study": study.name, "generation": k, "parents": generator["parents"],
+            "generator_run_id": generator["mlflow_run_id"]})
+        png = grid_png(images, config.images.grid_per_class)
+        atomic_write_bytes(lake.reports_dir() / "images" / study.name / f"batch_g{k}.png", png)
+        return dg.Output(df, metadata={"dagster/row_count": df.height, "fingerprint": fp,
+                                       "samples": _grid_md(f"{study.name} generation {k}", png)})
+
+    return batch
+
+
+def _gate(config: PipelineConfig, study: StudyConfig, k: int) -> dg.AssetChecksDefinition:
+    key = batch_key(study.name, k)
+
+    @dg.multi_asset_check(
+        specs=[dg.AssetCheckSpec(c, asset=key, blocking=True, additional_deps=["real_train", "real_holdout"],
+                                 description=f"image gate: {c} tests against fresh real images (docs/images.md)")
+               for c in IMAGE_CHECKS],
+        name=f"{study.name}_batch_g{k}_image_gate")
+    def gate(context: dg.AssetCheckExecutionContext, lake: LakeResource, mlflow_tracking: MlflowResource):
+        batch_df = lake.read_asset_table(key.path)
+        train, holdout = (from_frame(lake.read_asset_table([n])) for n in ("real_train", "real_holdout"))
+        verdict = ImageGate(train, holdout, config.images.gate, config.gate.false_refusal_rate).evaluate(
+            from_frame(batch_df))
+        fp, rules = fingerprint(batch_df), rule_set_hash(config.images.gate.model_dump())
+        atomic_write_json(lake.path / "scorecards" / key_text(key) / f"{fp}.images.json", verdict.to_dict())
+        lineage = lake.read_lineage(key_text(key), fp) or {}
+        for check in IMAGE_CHECKS:
+            passed, failures, scores = verdict.check(check)
+            lake.write_check_record(key_text(key), CheckRecord(check, fp, passed, failures, scores,
+                                                               run_id=context.op_execution_context.run_id, rule_set=rules))
+            if lineage.get("generator_run_id"):
+                with mlflow_tracking.resume(lineage["generator_run_id"]):
+                    mlflow.log_metrics({f"gate.{n}": float(v) for n, v in scores.items()})
+            table = "\n".join(f"| {t.name} | {t.value:.4g} | {t.noise_limit:.4g} | {t.effect_limit:.4g} | "
+                              f"{'pass' if t.passed else 'FAIL'} |" for t in verdict.tests if t.check == check)
+            yield dg.AssetCheckResult(
+                asset_key=key, check_name=check, passed=passed, severity=dg.AssetCheckSeverity.ERROR,
+                description="; ".join(f["reason"] for f in failures) or None,
+                metadata={"tests": dg.MetadataValue.md("| test | value | noise limit | effect limit | |\n"
+                                                       "|---|---|---|---|---|\n" + table),
+                          "batch_images": verdict.n, **{n: float(v) for n, v in scores.items()}})
+
+    return gate
+
+
+def build_image_report(config: PipelineConfig) -> dg.AssetsDefinition:
+    deps = [batch_key(s.name, k) for s in config.studies for k in range(s.generations)]
+
+    @dg.asset(group_name="report", deps=deps, kinds={"markdown"}, owners=[OWNER],
+              automation_condition=None,
+              description="The image collapse report: the gate's verdict and scores per generation, with a grid of "
+                          "sample images per generation.")
+    def image_report(lake: LakeResource) -> dg.MaterializeResult:
+        lines = ["# Image collapse report", ""]
+        pictures = []
+        for s in config.studies:
+            lines += [f"## {s.name} ({s.family}, {s.policy})", "",
+                      "| generation | verdict | FD | precision | recall | utility | diversity | variance | failed |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for k in range(s.generations):
+                df = lake.read_asset_table(batch_key(s.name, k).path)
+                if df is None:
+                    lines.append(f"| g{k} | not made (the guard stopped the chain before it) | | | | | | | |")
+                    continue
+                v = lake.read_verdict(key_text(batch_key(s.name, k)), fingerprint(df), required=IMAGE_CHECKS)
+                sc = v.scores
+                word = "pass" if v.passed else ("unjudged" if v.missing else "FAIL")
+                lines.append(f"| g{k} | {word} | {sc.get('fidelity.frechet_distance', float('nan')):.3f} | "
+                             f"{sc.get('fidelity.precision', float('nan')):.3f} | "
+                             f"{sc.get('fidelity.recall', float('nan')):.3f} | "
+                             f"{sc.get('fidelity.utility_accuracy', float('nan')):.3f} | "
+                             f"{sc.get('collapse.min_class_diversity', float('nan')):.3f} | "
+                             f"{sc.get('collapse.intensity_variance_low', float('nan')):.3f} | "
+                             f"{', '.join(f['indicator'] for f in v.failures)} |")
+                png = lake.reports_dir() / "images" / s.name / f"batch_g{k}.png"
+                if png.exists():
+                    pictures.append(f"**{s.name} g{k}** ({word})\n\n![{s.name} g{k}](images/{s.name}/batch_g{k}.png)\n")
+            lines.append("")
+        page = "\n".join(lines + ["## Samples per generation", "", *pictures])
+        path = lake.reports_dir() / "images_report.md"
+        atomic_write_bytes(path, page.encode())
+        inline = page
+        for s in config.studies:
+            for k in range(s.generations):
+                png = lake.reports_dir() / "images" / s.name / f"batch_g{k}.png"
+                if png.exists():
+                    inline = inline.replace(f"(images/{s.name}/batch_g{k}.png)",
+                                            f"(data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})")
+        return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(inline),
+                                              "path": dg.MetadataValue.path(str(path))})
+
+    return image_report
+
+
+def build_image_assets(config: PipelineConfig) -> tuple[list, list]:
+    assets, checks = build_real_image_assets(config), []
+    for study in config.studies:
+        a, c = build_image_study(config, study)
+        assets += a
+        checks += c
+    assets.append(build_image_report(config))
+    return assets, checks
