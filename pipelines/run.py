@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
     result = execute(PIPELINE_JOB)
     gate_stopped = not result.success and stopped_only_by_gate(result)
+    if config.data.kind == "images":
+        return _image_summary(defs, execute, result, gate_stopped, started)
     if gate_stopped:
         # blocking checks skip everything downstream of a failed batch in that run; a follow-up run trains on
         # what the gate approved (training_set re-checks every verdict) and rebuilds the report
@@ -155,6 +157,20 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(summarise(config, defs.resources["lake"], settings, result, gate_stopped,
                     (time.perf_counter() - started, time.process_time() - cpu)))
+    return 0 if result.success or gate_stopped else 1
+
+
+def _image_summary(defs, execute, result, gate_stopped: bool, started: float) -> int:
+    """Image studies have no downstream training job: after a gate stop the report is rebuilt, then the report's
+    page (verdict per generation, sample grids) is printed."""
+    if gate_stopped:
+        execute(REPORT_JOB)
+    page = defs.resources["lake"].reports_dir() / "images_report.md"
+    state = "stopped by the gate" if gate_stopped else ("finished" if result.success else "FAILED")
+    print(f"\nDagster run {result.run_id}: {state} in {time.perf_counter() - started:.0f} s")
+    if page.exists():
+        print(page.read_text())
+        print(f"image report  {page}")
     return 0 if result.success or gate_stopped else 1
 
 
