@@ -123,8 +123,8 @@ def privacy_metadata(privacy: dict | None, fields: dict) -> dict:
     return out
 
 
-def build_generator_asset(study: StudyConfig, generation: int,
-                          id_columns: tuple[str, ...] = ()) -> dg.AssetsDefinition:
+def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple[str, ...] = (),
+                          config: PipelineConfig | None = None) -> dg.AssetsDefinition:
     ins = pool_inputs(study, generation)
 
     @dg.asset(
@@ -142,7 +142,10 @@ def build_generator_asset(study: StudyConfig, generation: int,
         batches, parents = [], {}
         origins: dict[str, Origin] = {}
         # the stored chain up to this generation: each input must be approved and descend from today's real_train
-        stored = read_chain(lake, study.name, generation, real) if generation else None
+        # only verdicts made under today's gate settings, target and real data count (as in training_set): a batch
+        # approved before `gate:` was tightened is judged again before a generation may learn from it
+        rules = lake.current_rules(config.gate.model_dump(), config.data.target) if config and generation else None
+        stored = read_chain(lake, study.name, generation, real, rules=rules) if generation else None
         for j in range(generation):
             name = f"batch_g{j}"
             if name not in inputs:
@@ -247,6 +250,6 @@ def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | N
 def build_study_assets(config: PipelineConfig, study: StudyConfig) -> list[dg.AssetsDefinition]:
     out = []
     for k in range(study.generations):
-        out.append(build_generator_asset(study, k, tuple(config.data.id_columns)))
+        out.append(build_generator_asset(study, k, tuple(config.data.id_columns), config))
         out.append(build_batch_asset(study, k, study.rows))
     return out

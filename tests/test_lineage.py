@@ -260,3 +260,21 @@ def test_appending_files_never_moves_a_row_from_real_train_to_real_holdout(tmp_p
     assert not result.success
     error = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error
     assert "data.holdout_fraction: 0.25 -> 0.3" in str(error) and "fresh lake" in str(error)
+
+
+def test_a_generation_refuses_a_batch_approved_under_a_gate_since_tightened(tmp_path, instance):
+    """Issue 19.4: generation k+1 may learn only from a batch approved under today's `gate:` settings."""
+    env = Lake(tmp_path, instance, study={"name": "prod", "family": "copula", "policy": "replace",
+                                          "generations": 2, "rows": 150})
+    env.production()
+    only_g1 = [dg.AssetKey(["prod", "generator_g1"])]
+    same = env.defs.resolve_job_def(PRODUCTION_JOB).execute_in_process(
+        instance=instance, raise_on_error=False, asset_selection=only_g1)
+    assert same.success  # the stored verdict was made under these rules: generation 1 may learn from it
+    tightened = {**env.raw["gate"], "min_column_shape": 0.81}
+    defs = build_definitions(PipelineConfig.model_validate({**env.raw, "gate": tightened}), env.settings)
+    result = defs.resolve_job_def(PRODUCTION_JOB).execute_in_process(
+        instance=instance, raise_on_error=False, asset_selection=only_g1)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "refuses its training pool" in str(failure.event_specific_data.error)
