@@ -35,11 +35,11 @@ def approved_key(study: str) -> dg.AssetKey:
 
 
 def study_chain(lake: LakeResource, study: StudyConfig, real_train: pl.DataFrame | None = None,
-                notes: dict[str, str] | None = None) -> list[tuple[GenerationRecord, dict]]:
+                notes: dict[str, str] | None = None, rules: str | None = None) -> list[tuple[GenerationRecord, dict]]:
     """The study's current chain: the generations whose whole parent chain leads back to the current real_train
     (`assets.lineage.read_chain`), plus the first batch the gate refused (shown as the guard's trip). A batch
     made from another real_train, or from a parent re-made since, ends the chain and is noted in `notes`."""
-    stored = read_chain(lake, study.name, study.generations, real_train)
+    stored = read_chain(lake, study.name, study.generations, real_train, rules=rules)
     shown = list(stored.chain.accepted)
     refusal = stored.chain.refusal
     if refusal is not None and refusal.kind == "gate":
@@ -91,7 +91,7 @@ def promote_approved(client: MlflowClient, study: str, generator: dict) -> str:
     return version
 
 
-def build_approved_asset(study: StudyConfig) -> dg.AssetsDefinition:
+def build_approved_asset(study: StudyConfig, config: PipelineConfig) -> dg.AssetsDefinition:
     batches = [batch_key(study.name, k) for k in range(study.generations)]
 
     @dg.asset(
@@ -101,7 +101,7 @@ def build_approved_asset(study: StudyConfig) -> dg.AssetsDefinition:
     )
     def approved_generator(context: dg.AssetExecutionContext, lake: LakeResource,
                            mlflow_tracking: MlflowResource) -> dg.Output[dict]:
-        chain = study_chain(lake, study)
+        chain = study_chain(lake, study, rules=lake.current_rules(config.gate.model_dump(), config.data.target))
         passed = [gen for rec, gen in chain if rec.passed is True]
         if not passed:
             context.log.warning(f"study {study.name}: no generation passed the gate; alias not moved")
@@ -138,4 +138,4 @@ def build_champion_asset() -> dg.AssetsDefinition:
 
 
 def build_registry_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
-    return [*(build_approved_asset(s) for s in config.studies), build_champion_asset()]
+    return [*(build_approved_asset(s, config) for s in config.studies), build_champion_asset()]

@@ -49,7 +49,8 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
         stored = [asset_file(lake.root, approved_key(s.name).path, ".json") for s in config.studies]
         promoted = [json.loads(path.read_text()) for path in stored if path.exists()]
         notes: dict[str, str] = {}
-        chains = {s.name: study_chain(lake, s, real_train, notes) for s in config.studies}
+        rules = lake.current_rules(config.gate.model_dump(), config.data.target)  # today's gate only
+        chains = {s.name: study_chain(lake, s, real_train, notes, rules) for s in config.studies}
         records = [rec for chain in chains.values() for rec, _ in chain]
         bands = scorecard_bands(records)
         if not bands and records:

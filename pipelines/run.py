@@ -42,7 +42,8 @@ def _limit_text(failure: dict) -> str:
 def chain_rows(config: PipelineConfig, lake: LakeResource, notes: dict[str, str] | None = None) -> list[dict]:
     """Per study: verdict per generation, the first indicator to move beyond real-data noise, where the guard
     tripped. The same chain walk and statistics as the collapse report, so the two always agree."""
-    chains = {s.name: study_chain(lake, s, None, notes) for s in config.studies}
+    rules = lake.current_rules(config.gate.model_dump(), config.data.target)  # today's gate only
+    chains = {s.name: study_chain(lake, s, None, notes, rules) for s in config.studies}
     records = [rec for chain in chains.values() for rec, _ in chain]
     table = report_table(records)
     movers = first_movers(table, scorecard_bands(records)) if table.height else {}
