@@ -34,7 +34,7 @@ def _numeric(df: pl.DataFrame) -> list[str]:
 
 
 def _blocked_on(card: Scorecard) -> set[tuple[str, str]]:
-    """(check, indicator family) of every blocking failure, e.g. ("collapse", "variance_ratio")."""
+    """(check, indicator family) of every blocking failure, e.g. ("collapse", "spread_ratio")."""
     return {(f.check, f.indicator.split(".")[0] if f.check == "collapse" else f.indicator.rsplit(".", 1)[0]
              if f.indicator.startswith("fidelity.") else f.indicator.split(".")[0]) for f in card.failures}
 
@@ -106,7 +106,8 @@ def test_fresh_real_rows_pass(split):
     assert abs(s["privacy.closer_to_train_share"] - s["privacy.closer_to_train_share.noise_floor"]) < 0.05
     assert 0.8 < s["utility.skill_retention"] < 1.2
     # every indicator carries what fresh real rows score, and every blocking test its p-value
-    assert "gate.p.collapse.variance_ratio.occupant_age" in s and "collapse.tail_mass.occupant_age.noise_floor" in s
+    assert "gate.p.collapse.spread_ratio.occupant_age" in s and "collapse.spread_ratio.occupant_age.noise_floor" in s
+    assert "collapse.tail_mass.occupant_age.noise_floor" in s
     assert "collapse.wasserstein.occupant_age.noise_floor" in s and "shape.sex.noise_floor" in s
     assert s["privacy.reference_rows"] == 6000  # distances against every training row
     assert s["joint.rows"] == 1000 and s["privacy.rows"] == 1000 and s["joint.detection_rows"] == ROWS // 2  # the batch splits into fit and test halves
@@ -116,9 +117,58 @@ def test_fresh_real_rows_pass(split):
 def test_collapsed_batch_is_blocked_on_variance(split):
     card = _card(collapsed(split[2]), split)
     assert not card.passed
-    ratios = [f for f in card.failures if f.indicator.startswith("variance_ratio.")]
+    ratios = [f for f in card.failures if f.indicator.startswith("spread_ratio.")]
     assert ratios and all(f.check == "collapse" and f.value < 0.9 for f in ratios)
+    assert "spread_ratio.occupant_age" in {f.indicator for f in ratios}
+    # the raw variance ratio stays a plain score (no limit): the shrink itself
     assert card.scores["collapse.variance_ratio.occupant_age"] == pytest.approx(0.6, abs=0.03)
+
+
+def test_spread_ratio_is_the_variance_ratio_for_normal_data_and_robust_to_spikes_and_caps():
+    """On the real rank-normal scale: normal data give the variance ratio itself; a 47% spike does not make the
+    spread zero or undefined; the exact share of a cap value (0.48% of rows at 99,999, as census capital.gain)
+    hardly moves it, while the raw variance ratio halves; a spread lost in a heavy-tailed column is still seen."""
+    from ouroboros.quality.gate_collapse import spread_ratio
+
+    rng = np.random.default_rng(0)
+    real = np.sort(rng.normal(size=40_000))
+    assert spread_ratio(real, rng.normal(scale=np.sqrt(0.8), size=10_000)) == pytest.approx(0.8, abs=0.03)
+    assert spread_ratio(real, rng.normal(size=10_000)) == pytest.approx(1.0, abs=0.03)
+    hours = np.sort(np.where(rng.random(40_000) < 0.47, 40, np.round(40 + 12 * rng.normal(size=40_000))))
+    fresh = np.where(rng.random(10_000) < 0.47, 40, np.round(40 + 12 * rng.normal(size=10_000)))
+    assert spread_ratio(hours, fresh) == pytest.approx(1.0, abs=0.05)
+    assert spread_ratio(hours, np.full(10_000, 40.0)) == pytest.approx(0.0, abs=1e-12)
+
+    def gain(rows, cap_share):
+        u = rng.random(rows)
+        x = np.where(u < 0.92, 0.0, np.minimum(np.exp(8 + 1.1 * rng.normal(size=rows)), 41_000))
+        return np.where(u > 1 - cap_share, 99_999.0, x).round()
+
+    real_gain, halved = np.sort(gain(40_000, 0.0048)), gain(10_000, 0.0024)
+    assert halved.var() / real_gain.var() < 0.85  # the raw moment: decided by the cap's exact share
+    assert spread_ratio(real_gain, halved) == pytest.approx(1.0, abs=0.08)
+    income = np.exp(rng.normal(size=50_000))
+    shrunk = income[40_000:].mean() + (income[40_000:] - income[40_000:].mean()) * np.sqrt(0.8)
+    assert spread_ratio(np.sort(income[:40_000]), shrunk) < 0.85
+
+
+def test_census_like_batch_with_half_the_cap_share_is_not_refused_on_spread():
+    """Fresh real rows of the spiky table with half of the cap value's rows given other amounts: honest in every
+    other way, so not refused (issue 18: the raw variance ratio scored 0.56 on census capital.gain)."""
+    from ouroboros.quality.proving import spiky_table
+
+    rows = 5000
+    df = spiky_table(7 * rows, seed=31)
+    train, holdout, batch, rest = df[:4 * rows], df[4 * rows:5 * rows], df[5 * rows:6 * rows], df[6 * rows:]
+    rng = np.random.default_rng(1)
+    g = batch["gain"].to_numpy().copy()
+    cap = np.flatnonzero(g == 99_999)
+    other = rest["gain"].to_numpy()
+    other = other[(other > 0) & (other < 99_999)]
+    g[cap[: len(cap) // 2]] = rng.choice(other, len(cap) // 2)
+    card = evaluate(batch.with_columns(pl.Series("gain", g)), train, holdout, CONFIG, target="high")
+    assert card.scores["collapse.variance_ratio.gain"] < 0.8  # what the old effect size said
+    assert card.passed, [f.reason for f in card.failures]
 
 
 def test_tail_clipped_batch_is_blocked_on_tail_mass(split):

@@ -179,7 +179,7 @@ def column_shuffled(pool, train, n, target, seed):
 
 FAULTS: dict[str, tuple[Fault, tuple[str, ...]]] = {
     # fault -> (how to make it, score key prefixes that must be among the reasons it is refused)
-    "variance_80": (variance_shrunk, ("collapse.variance_ratio.",)),
+    "variance_80": (variance_shrunk, ("collapse.spread_ratio.",)),
     "tails_clipped": (tails_clipped, ("collapse.tail_mass.",)),
     "rare_dropped": (rare_dropped, ("collapse.rare_category_survival.", "collapse.category_survival.")),
     "exact_copies_10": (exact_copies, ("privacy.exact_copy_excess",)),
