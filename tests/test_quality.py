@@ -269,6 +269,32 @@ def test_great_expectations_passes_fresh_rows_and_blocks_dropped_modes(split, gx
                                                                      for r in modes.failures}
 
 
+def test_great_expectations_spread_rule_blocks_lost_spread_not_a_halved_cap(split, gx_suite, tmp_path):
+    """The contract's spread rule (quantiles on the real rank scale): a batch whose variance shrank to 60% breaks
+    it; a census-like batch whose cap value (0.48% of rows at 99,999) holds half its real share does not, though
+    its raw std is beyond the bootstrap band a std rule would set."""
+    from ouroboros.quality.proving import spiky_table
+    from resources.great_expectations import GreatExpectationsResource
+
+    shrunk = gx_suite.validate(collapsed(split[2]), "contract", "collapsed")
+    # GX names the rule after resources/great_expectations.py's numpy-2 subclass of the quantile expectation
+    spread = {r["column"] for r in shrunk.failures if "quantile" in r["expectation"]}
+    assert "occupant_age" in spread
+    rows = 10_000
+    df = spiky_table(7 * rows, seed=77)
+    train, batch, rest = df[:4 * rows], df[5 * rows:6 * rows], df[6 * rows:]
+    g = batch["gain"].to_numpy().copy()
+    cap = np.flatnonzero(g == 99_999)
+    other = rest["gain"].to_numpy()
+    g[cap[: len(cap) // 2]] = np.random.default_rng(0).choice(other[(other > 0) & (other < 99_999)], len(cap) // 2)
+    gx = GreatExpectationsResource(project_root=str(tmp_path / "gx"))
+    gx.save_suite("spiky", derive_contract(train, GateConfig(), batch_rows=rows))
+    fresh = gx.validate(batch, "spiky", "fresh")
+    assert fresh.success, fresh.failures
+    halved = gx.validate(batch.with_columns(pl.Series("gain", g)), "spiky", "halved_cap")
+    assert halved.success, halved.failures
+
+
 # -- the pieces ------------------------------------------------------------------------------------------
 
 def test_auc_and_prdc_on_known_cases():

@@ -31,7 +31,7 @@ class Contract:
     rules: tuple[Rule, ...]
     schema: TableSchema
     batch_rows: int
-    bootstrap: dict = field(default_factory=dict)  # per column: noise floor of the std over real samples
+    bootstrap: dict = field(default_factory=dict)  # per column: the spread rule's real quantiles and positions
 
     def to_dict(self) -> dict:
         return {
@@ -166,17 +166,40 @@ def honest_share(k: int, n_real: int, n: int, level: float) -> float:
     return float(stats.binom.isf(level / 2, n, rate) / n) if n else 0.0
 
 
+SPREAD_QUANTILES = (0.05, 0.25, 0.75, 0.95)  # where the contract looks at a numeric column's spread
+
+
 def _spread_rule(col: str, values: np.ndarray, n: int, gate: GateConfig, rng: np.random.Generator, floors: dict,
                  level: float, draws: int) -> Rule:
-    """Std bounds: the log std of bootstrap samples of the batch's size, normal beyond the draws, at the rule's
-    level; or the user's spread tolerance around the real std if that is wider."""
-    sample = rng.choice(values, size=(draws, min(n, 20_000)), replace=True)
-    log_std = np.log(np.maximum(sample.std(axis=1, ddof=1), 1e-300))
-    z = float(stats.norm.isf(level / 2))
-    real_std = float(values.std(ddof=1))
-    lo_noise, hi_noise = float(np.exp(log_std.mean() - z * log_std.std())), float(np.exp(log_std.mean() + z * log_std.std()))
-    std_lo = min(lo_noise, real_std * (1 - gate.spread_tolerance))
-    std_hi = max(hi_noise, real_std * (1 + gate.spread_tolerance))
-    floors[col] = {"real_std": real_std, "std_noise_low": lo_noise, "std_noise_high": hi_noise}
-    return Rule("ExpectColumnStdevToBeBetween", {"column": col, "min_value": std_lo, "max_value": std_hi},
-                f"{col} keeps its spread: std in [{std_lo:.4g}, {std_hi:.4g}] (real {real_std:.4g})")
+    """Spread as quantiles on the real data's rank scale, the contract's form of the scorecard's rank-normal
+    spread ratio (a raw std would be decided by a column's largest values: half the share of a cap held by 0.5%
+    of rows moves it beyond noise). The batch's p-quantile must lie between the real values at two real ECDF
+    positions: those fresh real batches of n rows reach with chance at most the rule's level (the batch
+    quantile's position is Beta distributed, widened for real_train's own noise about the positions), or, if
+    wider, the positions a normal column reaches with its std off by `spread_tolerance`, Phi((1 -+ tol) z_p).
+    Ties need no care: at a spike both ends are the spike's value, and the batch's quantile lands on it unless the
+    spike's share moved beyond noise. `rng` and `draws` are unused: the band is exact, not bootstrapped."""
+    del rng, draws
+    real = np.sort(values)
+    k = len(SPREAD_QUANTILES)
+    a = level / (2 * k)  # two-sided, Bonferroni over the rule's quantiles
+    widen = np.sqrt(1.0 + n / len(real))
+    lo_values, hi_values, positions = [], [], []
+    for q in SPREAD_QUANTILES:
+        rank = max(1, min(n, int(np.ceil(q * n))))
+        lo_noise, hi_noise = stats.beta.ppf([a, 1 - a], rank, n + 1 - rank)
+        lo_noise, hi_noise = q - (q - lo_noise) * widen, q + (hi_noise - q) * widen
+        z = stats.norm.ppf(q)
+        tol = sorted(stats.norm.cdf([(1 - gate.spread_tolerance) * z, (1 + gate.spread_tolerance) * z]))
+        p_lo, p_hi = max(0.0, min(lo_noise, tol[0])), min(1.0, max(hi_noise, tol[1]))
+        lo_values.append(float(np.quantile(real, p_lo, method="lower")))
+        hi_values.append(float(np.quantile(real, p_hi, method="higher")))
+        positions.append([round(float(p_lo), 6), round(float(p_hi), 6)])
+    floors[col] = {"quantiles": list(SPREAD_QUANTILES), "real": [float(np.quantile(real, q)) for q in SPREAD_QUANTILES],
+                   "positions": positions}
+    ranges = [[lo, hi] for lo, hi in zip(lo_values, hi_values, strict=True)]
+    return Rule("ExpectColumnQuantileValuesToBeBetween",
+                {"column": col, "quantile_ranges": {"quantiles": list(SPREAD_QUANTILES), "value_ranges": ranges}},
+                f"{col} keeps its spread: its {', '.join(f'{q:.0%}' for q in SPREAD_QUANTILES)} quantiles lie where "
+                f"fresh real batches of {n} rows put them, at real ECDF positions {positions} (or within "
+                f"spread_tolerance of a normal column's std)")
