@@ -92,7 +92,7 @@ class BakeOff:
         rows = "\n".join(
             f"| {i + 1} | {c.family} | {c.epochs if c.epochs is not None else '-'} | {c.train_rows} | "
             f"{c.fit_seconds:.1f} ({c.planned_seconds:.1f}) | {'yes' if c.passed else 'no'} | {c.quality:.3f} | "
-            f"{c.detection_auc:.3f} | {c.utility:.3f} | {c.refused_by or '-'} |" for i, c in enumerate(self.candidates))
+            f"{c.detection_auc:.3f} | {_num(c.utility)} | {c.refused_by or '-'} |" for i, c in enumerate(self.candidates))
         notes = [f"Validation: {self.validation_rows} rows of real_train (hash rule, own salt); fit side "
                  f"{self.fit_rows} rows; bake-off budget {self.budget_seconds:.0f} s."]
         cuts = [f"{c.family}: {c.cut}" for c in self.candidates if c.cut]
@@ -134,6 +134,11 @@ def refused_by(card: Scorecard) -> str:
         return ""
     f = card.failures[0]
     return f"{f.check}.{f.indicator} {f.value:.3g} (limit {f.threshold:.3g})"
+
+
+def _num(v: float) -> str:
+    """A score for a table; -1 marks one the gate skipped (too few rows, or no learnable target)."""
+    return "-" if v == -1.0 else f"{v:.3f}"
 
 
 def _score(card: Scorecard, key: str, default: float) -> float:
