@@ -25,13 +25,19 @@ MIN_ROWS = 500  # training rows never cut below this (or the table's size)
 
 
 def has_epochs(family: str) -> bool:
-    return COST.get(family, UNKNOWN_COST)[1] > 0
+    """Whether the family trains for epochs: it takes an `epochs` hyperparameter (a registered family the cost
+    model has not measured is asked, not guessed)."""
+    if family in COST:
+        return COST[family][1] > 0
+    from ouroboros.generators import FAMILIES, _class_for  # lazily: the cost model itself needs no generator
+
+    return family in FAMILIES and "epochs" in _class_for(family).PARAMS
 
 
 def estimate(family: str, epochs: int | None, rows: int) -> float:
     """Planned seconds of one fit of `family` for `epochs` on `rows` training rows."""
     fixed, per_epoch, floor = COST.get(family, UNKNOWN_COST)
-    if not per_epoch:
+    if not per_epoch or not has_epochs(family):
         return fixed + rows / 100_000
     return fixed + (epochs or DEFAULT_EPOCHS.get(family, 100)) * per_epoch * max(rows, floor) / 1000
 
