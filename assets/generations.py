@@ -6,14 +6,18 @@ verdict and its lineage before a generator may learn from it (`assets.lineage.re
 that failed, or one whose ancestors were made from another real_train, never feeds the chain, even
 when a generation is materialised on its own in a later run.
 
+The generator asset is thin: it reads and checks its inputs, builds the pool, and calls the framework-free
+step (`ouroboros.chain.step.run_step`: budget, the `family: auto` bake-off, repair at generation 0), then
+writes and logs what the step returned.
+
 Each batch records its lineage (its generator's parents by fingerprint, the real-table version) with its
 verdict; each generator stores its pool's row origins as a sidecar aligned by row
-(`lake/provenance/<study>/generator_g<k>.pool.parquet`).
+(`lake/provenance/<study>/generator_g<k>.pool.parquet`), written only with the fitted generator, so a fit
+that dies leaves none.
 """
 
 
 import json
-import time
 
 import dagster as dg
 import mlflow
@@ -25,8 +29,9 @@ import ouroboros.collapse  # noqa: F401 - registers the "gaussian" reference fam
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
 from assets.lineage import read_chain
 from assets.progress import FitProgress
-from ouroboros.config import PipelineConfig, StudyConfig
-from ouroboros.generators import create, load
+from ouroboros.chain.step import BATCH_SEED_OFFSET, StepResult, run_step, step_seed
+from ouroboros.config import AUTO, GateConfig, PipelineConfig, StudyConfig
+from ouroboros.generators import GeneratorError, load
 from ouroboros.lineage import REAL_TRAIN
 from ouroboros.policies import build_pool, source_name
 from ouroboros.privacy.chain import chain_entry, parents_in_pool
@@ -123,16 +128,49 @@ def privacy_metadata(privacy: dict | None, fields: dict) -> dict:
     return out
 
 
+def generator_inputs(study: StudyConfig, generation: int) -> dict[str, dg.AssetIn]:
+    """The pool's inputs, plus real_holdout at generation 0 of an `auto` study: the step re-gates a refused
+    attempt on it (repair). The family itself is chosen on real_train alone (ouroboros.chain.bakeoff)."""
+    ins = pool_inputs(study, generation)
+    if generation == 0 and study.family == AUTO:
+        ins["real_holdout"] = dg.AssetIn("real_holdout")
+    return ins
+
+
+def chosen_family(lake: LakeResource, study: StudyConfig, generation: int) -> str | None:
+    """Under `family: auto`, generations k >= 1 keep the family generation 0 chose (its stored record)."""
+    if study.family != AUTO or generation == 0:
+        return None
+    path = asset_file(lake.root, generator_key(study.name, 0).path, ".json")
+    return json.loads(path.read_text()).get("family") if path.exists() else None
+
+
+def log_step(result: StepResult) -> None:
+    """MLflow: the step's choices as params, its timings as metrics, the bake-off and attempts as artifacts."""
+    mlflow.log_params({"chosen_family": result.family, "requested_family": result.requested_family,
+                       "epochs": result.plan.epochs if result.plan.epochs is not None else "none",
+                       "train_rows": result.plan.rows, "budget_cut": result.plan.cut or "none",
+                       "holdout_looks": result.holdout_looks, "attempts": len(result.attempts)})
+    mlflow.log_metrics({"fit_seconds": result.fit_seconds, "step_seconds": result.total_seconds})
+    if result.bakeoff or len(result.attempts) > 1:
+        mlflow.log_text(result.markdown(), "bakeoff.md")
+        mlflow.log_dict(result.summary(), "bakeoff.json")
+
+
 def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple[str, ...] = (),
                           config: PipelineConfig | None = None) -> dg.AssetsDefinition:
-    ins = pool_inputs(study, generation)
+    ins = generator_inputs(study, generation)
+    family = "auto-chosen" if study.family == AUTO else study.family
 
     @dg.asset(
         key=generator_key(study.name, generation), ins=ins, group_name=study.name,
         kinds={KINDS.get(study.family, "pytorch"), "mlflow"}, owners=[OWNER],
-        description=f"{study.family} generator, generation {generation} of study {study.name} "
+        description=f"{family} generator, generation {generation} of study {study.name} "
                     f"({study.policy} policy); trained on "
-                    + ("real_train." if generation == 0 else f"{', '.join(ins)} (approved batches only)."),
+                    + ("real_train." if generation == 0 else f"{', '.join(pool_inputs(study, generation))} "
+                       "(approved batches only).")
+                    + (" The family is chosen by a bake-off on a validation split of real_train; real_holdout "
+                       "only re-gates a refused attempt (repair)." if "real_holdout" in ins else ""),
         tags={"family": study.family, "policy": study.policy},
         op_tags={"dagster-k8s/config": step_resources(study)},
     )
@@ -167,49 +205,68 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
             origins["real"] = Origin(REAL, parents[REAL_TRAIN])
         pool = build_pool(study.policy, generation, real if real is not None else pl.DataFrame(), batches,
                           lam=study.lam, seed=study.seed, origins=origins)
-        pool_origin = composition(pool.origin)
-        origin_path = lake.pool_origin_file(study.name, generation)
-        atomic_write_parquet(origin_path, pool.origin)  # aligned by row with the pool the generator learns from
-        seed = study.seed * 1000 + generation
-        gen = create(study.family, seed=seed, id_columns=id_columns, **study.params)
         run_name = f"{study.name}/gen_{generation}"
         # the real-table (Delta) version real_train was cut from: any model traces back to exact real rows
         lineage = {"real_table_version": ver} if (ver := lake.real_table_version()) is not None else {}
+        gate = config.gate if config else GateConfig()
         with mlflow_tracking.run(run_name, tags={"study": study.name, "family": study.family,
                                                   "dagster_run_id": context.run_id}) as run:
             mlflow.log_params({"family": study.family, "generation": generation, "study": study.name,
                                "policy": study.policy, "parent_generation": generation - 1 if generation else "real",
-                               "seed": seed, "pool_rows": pool.rows.height, **lineage,
+                               "seed": step_seed(study, generation), "pool_rows": pool.rows.height, **lineage,
+                               "budget_seconds": study.budget_seconds,
                                **{f"pool.{k}": v for k, v in pool.composition.items()},
                                **{f"param.{k}": v for k, v in study.params.items()}})
-
-            epochs = gen.params.get("epochs")  # None for families without epochs (copula: one pass)
+            epochs = study.params.get("epochs") if study.family != AUTO else None
             with FitProgress(run_name, epochs if isinstance(epochs, int) else None, context.log.info) as shown:
 
                 def progress(epoch: int, losses: dict[str, float]) -> None:
                     mlflow.log_metrics({f"train.{k}": float(v) for k, v in losses.items()}, step=epoch)
                     shown(epoch, losses)  # terminal bar per epoch; a run-log line every tenth of the fit
 
-                started = time.perf_counter()
-                gen.fit(pool.rows, callback=progress)
-                fit_seconds = time.perf_counter() - started
-            mlflow.log_metric("fit_seconds", fit_seconds)
+                try:
+                    result = run_step(pool.rows, study, gate, generation, batch_rows=study.rows,
+                                      real_train=real if real is not None else None,
+                                      real_holdout=inputs.get("real_holdout"),
+                                      chosen_family=chosen_family(lake, study, generation),
+                                      target=config.data.target if config else None, id_columns=id_columns,
+                                      data_seed=config.data.seed if config else 0,
+                                      callback=progress, log=context.log.info)
+                except GeneratorError as exc:
+                    raise dg.Failure(str(exc)) from exc
+            log_step(result)
+            gen = result.generator
+            # the rows the kept generator learned from (the budget may have subsampled the pool)
+            origin = pool.origin if result.pool_index is None else pool.origin[result.pool_index.tolist()]
+            learned = pool.rows if result.pool_index is None else pool.rows[result.pool_index.tolist()]
+            pool_origin = composition(origin)
             mlflow.log_dict({"pool_origin": pool_origin}, "pool_origin.json")
-            log_pool_inputs(lake, study, generation, pool.rows, pool.composition, parents, real)
+            log_pool_inputs(lake, study, generation, learned, pool.composition, parents, real)
             # dp hook: ε requested/spent, δ, noise and clipping as params and metrics; the chain's ε in the record
             privacy = privacy_fields(generation, gen.privacy, pool.composition, _parent_records(lake, study, pool))
             log_privacy(gen.privacy, privacy)
             target = lake.generator_dir(study.name, generation)
             lake.replace_dir(target, gen.save)
-            model_uri = mlflow_tracking.log_generator(target, study.family, gen.sample(5, seed=0).to_pandas())
+            # the pool's row origins only once the fit succeeded, with the generator: a killed fit leaves none
+            origin_path = lake.pool_origin_file(study.name, generation)
+            atomic_write_parquet(origin_path, origin)  # aligned by row with the rows the generator learned from
+            model_uri = mlflow_tracking.log_generator(target, result.family, gen.sample(5, seed=0).to_pandas())
             url = mlflow_tracking.run_url(run)
-        record = {"study": study.name, "family": study.family, "generation": generation, "path": str(target),
-                  "seed": seed, "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
+        step = result.summary()
+        record = {"study": study.name, "family": result.family, "requested_family": study.family,
+                  "generation": generation, "path": str(target),
+                  "seed": result.seed, "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
                   "pool": pool.composition, "parents": parents, "pool_origin": pool_origin,
-                  "pool_origin_path": str(origin_path), **lineage, **privacy}
+                  "pool_origin_path": str(origin_path), "step": step, **lineage, **privacy}
         return dg.Output(record, metadata={
             "mlflow_run": dg.MetadataValue.url(url), "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
-            "fit_seconds": round(fit_seconds, 3), "pool_rows": pool.rows.height,
+            "family": result.family, "requested_family": study.family,
+            "fit_seconds": round(result.fit_seconds, 3), "step_seconds": round(result.total_seconds, 3),
+            "pool_rows": pool.rows.height, "train_rows": result.plan.rows,
+            "budget_cut": result.plan.cut or "none", "holdout_looks": result.holdout_looks,
+            **({"bakeoff": dg.MetadataValue.md(result.markdown())}
+               if result.bakeoff or len(result.attempts) > 1 else {}),
+            **({"repair_advice": result.advice} if result.advice else {}),
             "pool_composition": dg.MetadataValue.json(pool.composition), "path": dg.MetadataValue.path(str(target)),
             "pool_origin": dg.MetadataValue.md(composition_markdown(pool_origin)),
             "parents": dg.MetadataValue.json(parents),
@@ -230,7 +287,7 @@ def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | N
               lake: LakeResource) -> dg.Output[pl.DataFrame]:
         gen = load(generator["path"])
         rows = study.rows or default_rows or real_train.height
-        df = gen.sample(rows, seed=generator["seed"] + 7919)
+        df = gen.sample(rows, seed=generator["seed"] + BATCH_SEED_OFFSET)  # as run_step gated it
         context.log.info(f"sampled {df.height} rows from {generator['path']}")
         fp = fingerprint(df)
         # what this exact batch descends from, kept with its verdict: consumers walk it back to real_train

@@ -55,7 +55,8 @@ def study_chain(lake: LakeResource, study: StudyConfig, real_train: pl.DataFrame
         verdict = stored.verdicts[k]
         # a batch no check has judged yet is 'not judged', not 'failed'
         passed = None if verdict.missing and all(verdict.checks.values()) else verdict.passed
-        chain.append((GenerationRecord(study.name, k, passed, verdict.scores, verdict.failures, study.family,
+        chain.append((GenerationRecord(study.name, k, passed, verdict.scores, verdict.failures,
+                                       generator.get("family", study.family),  # under auto: the chosen one
                                        study.policy, generator.get("pool", {}), generator.get("pool_origin", [])),
                       generator))
     return chain

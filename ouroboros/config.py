@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ouroboros.images.config import ImageConfig
 
 Policy = Literal["replace", "accumulate", "anchor"]
+Mitigation = Literal["verify", "anchor", "refit"]
+AUTO = "auto"  # a study family chosen by a bake-off on a validation split of real_train (ouroboros.chain.bakeoff)
 
 
 class ConfigError(ValueError):
@@ -45,13 +47,35 @@ class DataConfig(_Strict):
 
 class StudyConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="asset group and key prefix")
-    family: str = "copula"
+    family: str = Field(AUTO, description="generator family, or 'auto': a bake-off of candidate families on a "
+                        "validation split carved from real_train picks one (real_holdout is never read to choose)")
     policy: Policy = "replace"
     generations: int = Field(3, ge=1, le=100)
     rows: int | None = Field(None, ge=1, description="rows per synthetic batch; default: as many as real_train")
     lam: float = Field(0.2, ge=0.0, le=1.0, description="anchor policy: fraction of fresh real rows in each pool")
     seed: int = 0
     params: dict[str, Any] = Field(default_factory=dict, description="generator hyperparameters")
+    budget_seconds: float = Field(120.0, gt=0, description="fit-time budget of one generation step (bake-off and "
+                                  "repair attempts at generation 0, mitigation attempts later): it decides the "
+                                  "epochs, the training rows (large tables are subsampled) and the candidates")
+    candidates: list[str] = Field(default_factory=lambda: ["diffusion", "vae", "gan", "copula"],
+                                  description="families the 'auto' bake-off tries, in this order of preference")
+    mitigation: list[Mitigation] = Field(default_factory=list, description="generation k >= 1: what to try, in "
+                                         "order, when the batch is refused (verify: keep the rows a real-vs-synthetic "
+                                         "verifier selects; anchor: raise the real share; refit: another seed and "
+                                         "more epochs); [] stops the chain at the first refusal")
+    max_lam: float = Field(0.5, ge=0.0, le=1.0, description="mitigation 'anchor': the highest real share it may "
+                           "raise a pool to")
+    gate_mode: Literal["block", "observe"] = Field("block", description="observe: the gate scores every batch but "
+                                                   "does not stop the chain (an unguarded chain, for comparison); "
+                                                   "such batches never reach training_set or an approved alias")
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates(cls, candidates: list[str]) -> list[str]:
+        if not candidates or AUTO in candidates:
+            raise ValueError("candidates must name at least one generator family (and not 'auto')")
+        return candidates
 
 
 class DownstreamConfig(_Strict):
@@ -162,7 +186,7 @@ class LandingConfig(_Strict):
 
 class PipelineConfig(_Strict):
     data: DataConfig
-    studies: list[StudyConfig] = Field(default_factory=lambda: [StudyConfig(name="copula_replace")])
+    studies: list[StudyConfig] = Field(default_factory=lambda: [StudyConfig(name="copula_replace", family="copula")])
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     downstream: DownstreamConfig = Field(default_factory=DownstreamConfig)
     gate: GateConfig = Field(default_factory=GateConfig)

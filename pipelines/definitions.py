@@ -11,7 +11,8 @@ from assets.real import build_real_assets
 from assets.registry import approved_key, build_registry_assets
 from assets.report import build_report_asset
 from assets.training import build_training_assets
-from ouroboros.config import ConfigError, PipelineConfig, load_config
+from ouroboros.chain.bakeoff import check_params
+from ouroboros.config import AUTO, ConfigError, PipelineConfig, load_config
 from ouroboros.generators import GeneratorError, create
 from pipelines.sensors import build_alert_sensor, build_landing_sensor
 from pipelines.settings import Settings
@@ -30,6 +31,9 @@ def check_studies(config: PipelineConfig) -> None:
     """Create each study's generator once, unfitted, so a bad family or hyperparameter fails at load time."""
     for study in config.studies:
         try:
+            if study.family == AUTO:  # every candidate, with the params it takes
+                check_params(study.candidates, study.params)
+                continue
             create(study.family, seed=study.seed, **study.params)
         except GeneratorError as exc:
             raise ConfigError(f"study {study.name!r}: {exc}") from exc

@@ -12,8 +12,10 @@ import time
 
 import dagster as dg
 
+from assets.common import generator_key
 from assets.registry import study_chain
-from ouroboros.config import PipelineConfig, load_config
+from ouroboros.chain.bakeoff import _num
+from ouroboros.config import AUTO, PipelineConfig, load_config
 from ouroboros.report import first_movers, report_table, scorecard_bands
 from pipelines.definitions import (
     APPROVED_JOB,
@@ -63,10 +65,44 @@ def chain_rows(config: PipelineConfig, lake: LakeResource, notes: dict[str, str]
             guard = f"held all {study.generations}"
         else:
             guard = f"not run past g{len(judged) - 1}" if judged else "not run"
-        rows.append({"chain": study.name, "family": study.family, "policy": study.policy, "verdicts": verdicts,
+        chosen = judged[min(judged)].family if judged else None  # under family auto: what the bake-off chose
+        family = f"auto: {chosen}" if study.family == AUTO and chosen else study.family
+        rows.append({"chain": study.name, "family": family, "policy": study.policy, "verdicts": verdicts,
                      "first_to_move": f"{mover[1]} (g{mover[0]})" if mover else "nothing beyond noise",
                      "guard": guard})
     return rows
+
+
+def step_lines(config: PipelineConfig, lake: LakeResource) -> list[str]:
+    """Per study whose generation 0 made choices (family auto, a budget cut, repair): the bake-off table, what
+    the budget cut, every attempt and, when none passed, what the user can do. Read from the generator records."""
+
+    lines: list[str] = []
+    for study in config.studies:
+        path = asset_file(lake.root, generator_key(study.name, 0).path, ".json")
+        step = json.loads(path.read_text()).get("step") if path.exists() else None
+        if not step or not (step.get("bakeoff") or step.get("budget_cut") or len(step.get("attempts", [])) > 1):
+            continue
+        lines += ["", f"{study.name}, generation 0: {step['family']}"
+                  + (f" (family auto; bake-off on {step['bakeoff_validation_rows']} validation rows of real_train, "
+                     "real_holdout not read)" if step.get("bakeoff") else "")
+                  + f", {step['fit_seconds']:.0f} s fit, {step['total_seconds']:.0f} s in all"]
+        for c in step.get("bakeoff") or []:
+            lines.append(f"  {c['rank']}. {c['family']:<10} epochs {c['epochs'] if c['epochs'] is not None else '-':>4}"
+                         f"  rows {c['train_rows']:>7,}  {'pass' if c['passed'] else 'FAIL'}  quality "
+                         f"{c['quality']:.3f}  detection {c['detection_auc']:.3f}  utility {_num(c['utility'])}  "
+                         f"{c['fit_seconds']:.1f} s" + (f"  refused by {c['refused_by']}" if c["refused_by"] else "")
+                         + (f"  (budget cut {c['cut']})" if c["cut"] else ""))
+        if step.get("budget_cut"):
+            lines.append(f"  budget ({study.budget_seconds:.0f} s) cut: {step['budget_cut']}")
+        attempts = step.get("attempts", [])
+        if any(a["gated"] for a in attempts):
+            lines.append(f"  attempts on real_holdout ({step['holdout_looks']} look(s)):")
+            lines += [f"    {a['number']}. {a['strategy']}: {a['family']}, "
+                      + ("passed" if a["passed"] else f"refused by {a['refused_by']}") for a in attempts]
+        if step.get("advice"):
+            lines.append(f"  {step['advice']}")
+    return (["Generation 0 choices (bake-off, budget, repair):"] + lines) if lines else []
 
 
 def chain_table(rows: list[dict]) -> list[str]:
@@ -94,6 +130,9 @@ def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, re
     rows = chain_rows(config, lake, notes)
     lines += ["Chains (gate verdict per generation; '-' = not made, the chain was stopped before it):", ""]
     lines += ["  " + line for line in chain_table(rows)]
+    steps = step_lines(config, lake)
+    if steps:
+        lines += ["", *steps]
     stopped = sum(r["guard"].startswith("STOPPED") for r in rows)
     held = sum(r["guard"].startswith("held") for r in rows)
     lines += ["", f"  The guard stopped {stopped} chain(s); {held} held every generation."]
