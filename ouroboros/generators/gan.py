@@ -206,6 +206,8 @@ class TabularGAN(TorchGenerator):
 
     def _activate(self, out: torch.Tensor) -> torch.Tensor:
         s = self._n_num
+        if not self._groups.count:  # an all-numeric table has no groups to draw
+            return out
         soft = self._groups.gumbel_softmax(out[:, s:], self.params["tau"])
         if self.params["hard"]:
             hard = self._groups.one_hot(self._groups.padded(soft).argmax(dim=-1))
@@ -221,11 +223,16 @@ class TabularGAN(TorchGenerator):
         p, device = self.params, self._device
         n = len(num)
         b = max(p["pac"], batch - batch % p["pac"])
-        steps = max(1, n // b)
+        # ceil: an epoch draws at least n real rows. Without a condition the rows are one permutation (every row
+        # once; the last batch topped up with random rows so it stays a multiple of pac); with one, rows are
+        # drawn by training-by-sampling, as CTGAN does (a rare level's rows are drawn more often than once)
+        steps = -(-n // b)
         gc = len(self._cond_groups)
+        order = None if gc else torch.cat([torch.randperm(n, device=device),
+                                           torch.randint(n, (steps * b - n,), device=device)])
         total_d = torch.zeros((), device=device)
         total_g = torch.zeros((), device=device)
-        for _ in range(steps):
+        for step in range(steps):
             for k in range(p["critic_steps"]):
                 if gc:
                     g, level, cond = self._draw_condition(b, self._train_freq)
@@ -234,7 +241,7 @@ class TabularGAN(TorchGenerator):
                     rows = self._rows_by_level[g, offset.clamp_max(n - 1)]
                 else:
                     cond = torch.zeros(b, 0, device=device)
-                    rows = torch.randint(n, (b,), device=device)
+                    rows = order[step * b:(step + 1) * b] if k == 0 else torch.randint(n, (b,), device=device)
                 real = torch.cat([self._real[rows], cond], dim=1)
                 # the last critic step's fake batch is kept, with its graph, for the generator step: the
                 # generator has not changed since, so this saves one generator forward pass per step

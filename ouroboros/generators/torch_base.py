@@ -267,8 +267,16 @@ def mlp(dims: list[int], act: type[torch.nn.Module] = torch.nn.ReLU) -> torch.nn
 
 
 def batches(n: int, batch: int, device: torch.device):
-    """Shuffled index batches covering every row once (the last partial batch is dropped if tiny)."""
+    """Shuffled index batches covering every row exactly once per epoch.
+
+    ceil(n / batch) steps, the permutation cut into near-equal parts (sizes differ by at most one), so
+    no row is left out and no step is a tiny remainder batch whose gradient is mostly noise.
+    """
     perm = torch.randperm(n, device=device)
-    steps = max(1, n // batch)
-    for i in range(steps):
-        yield perm[i * batch : (i + 1) * batch]
+    steps = max(1, -(-n // batch))
+    yield from torch.tensor_split(perm, steps)
+
+
+def steps_per_epoch(n: int, batch: int) -> int:
+    """Optimizer steps `batches` makes over `n` rows (for schedules planned before training)."""
+    return max(1, -(-n // batch))
