@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ouroboros.generators.base import GeneratorError
-from ouroboros.generators.torch_base import TorchGenerator
+from ouroboros.generators.torch_base import TorchGenerator, steps_per_epoch
 
 _S = 0.008  # cosine-schedule offset (Nichol & Dhariwal, 2021)
 
@@ -99,7 +99,7 @@ class TabularDiffusion(TorchGenerator):
     def _prepare(self, num: torch.Tensor, codes: torch.Tensor) -> None:
         p = self.params
         self._opt = self._optimizer(self.model.parameters(), p["lr"], p["weight_decay"], decoupled=True)
-        steps = p["epochs"] * max(1, len(num) // self._batch_size(len(num)))
+        steps = p["epochs"] * steps_per_epoch(len(num), self._batch_size(len(num)))
         self._sched = torch.optim.lr_scheduler.LambdaLR(self._opt, lambda i: max(0.0, 1.0 - i / steps))
 
     def _denoise(self, x_num: torch.Tensor, state: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,13 @@ Every column becomes at most one scalar and at most one categorical *group* (a s
   with a sparsity prior on its weights is fitted on a bounded subsample; each value becomes the
   mode it was drawn from (a group, with an extra level for null) and its offset inside that mode,
   ``(x - mu_k) / (4 sigma_k)`` (the scalar). Unused modes die out, so the group is as wide as the data needs.
-- ``quantile`` (continuous, for diffusion): the normal score of the value's rank (the scalar) and, if
-  the column has nulls, a two-level observed/null group.
+- ``quantile`` (continuous; what the VAE, GAN and diffusion use): the normal score of the value's rank (the
+  scalar) and, when the column has point masses or nulls, a *mixed* group (as CTAB-GAN+'s mixed-type encoding):
+  level 0 "continuous", one level per point mass (a value far more frequent than the values around it, such as
+  the 0 of a zero-inflated amount, the 40 of weekly hours or a cap of 99,999), and a last level for null. The
+  ranks and the quantile table are of the continuous rows only; a spike or null row's scalar is seeded N(0, 1)
+  noise, independent of everything, so no model has to learn a constant and the scalar stays standard normal.
+  Decoding takes the spike value or null when the level says so.
 - ``discrete`` (categoricals, booleans, and numeric columns with few distinct values): one level per value,
   null as its own level. Above ``max_levels`` the most frequent ``max_levels - 1`` values keep a level and
   the rest share an "other" level that decodes to a real tail value drawn by its frequency.
@@ -51,6 +56,7 @@ class ColumnCode:
     weights: list = field(default_factory=list)
     quantiles: list = field(default_factory=list)  # quantile: value at evenly spaced probabilities
     quantile_u: list = field(default_factory=list)  # ... and the rank score each of them has
+    spikes: list = field(default_factory=list)  # quantile: point-mass values, levels 1..len(spikes) of the group
     lo: float | None = None  # real range, for clipping
     hi: float | None = None
 
@@ -65,7 +71,7 @@ class ColumnCode:
             return len(self.levels)
         if self.mode == "mixture":
             return len(self.means) + int(self.null)
-        return 2 if self.null else 0
+        return 1 + len(self.spikes) + int(self.null) if (self.spikes or self.null) else 0
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,9 @@ class Group:
 
     column: int  # index into the encoder's columns
     size: int
-    role: str  # "levels" (a discrete column: conditionable), "modes" (a mixture's modes), "nulls"
+    # "levels" (a discrete column: conditionable), "modes" (a mixture's modes), "nulls" (quantile: observed / null),
+    # "spikes" (quantile: continuous / each point mass / null if any)
+    role: str
 
 
 class TableEncoder:
@@ -88,6 +96,7 @@ class TableEncoder:
         discrete_limit: int = 32,
         fit_rows: int = 5000,
         quantile_points: int = 1001,
+        spikes: bool = True,
     ) -> None:
         if continuous not in ("mixture", "quantile"):
             raise ValueError(f"continuous must be 'mixture' or 'quantile', got {continuous!r}")
@@ -97,6 +106,7 @@ class TableEncoder:
         self.discrete_limit = discrete_limit
         self.fit_rows = fit_rows
         self.quantile_points = quantile_points
+        self.spikes = spikes  # quantile mode: give point masses their own level (False: the plain rank encoding)
         self.columns: list[ColumnCode] = []
 
     # -- layout -----------------------------------------------------------------------------------
@@ -110,7 +120,7 @@ class TableEncoder:
         out = []
         for i, c in enumerate(self.columns):
             if c.group_size:
-                role = {"discrete": "levels", "mixture": "modes", "quantile": "nulls"}[c.mode]
+                role = {"discrete": "levels", "mixture": "modes", "quantile": "spikes" if c.spikes else "nulls"}[c.mode]
                 out.append(Group(i, c.group_size, role))
         return out
 
@@ -149,11 +159,15 @@ class TableEncoder:
                     code.stds[-1] = max(code.stds[-1], (hi - code.means[-1]) / reach)
                 else:
                     code.mode = "quantile"
+                    code.spikes = find_spikes(uniq, counts) if self.spikes else []
+                    rest = observed[~np.isin(observed, code.spikes)]
+                    if len(rest) < 2:  # (almost) nothing but point masses: the scalar is never decoded
+                        rest = observed
                     # value and rank score u = r / (n + 1) of evenly spaced order statistics (all of them
-                    # when there are few), so decoding inverts encoding at the data points
-                    m = len(observed)
+                    # when there are few) of the continuous rows, so decoding inverts encoding at the data points
+                    m = len(rest)
                     probs = np.linspace(0.0, 1.0, min(m, self.quantile_points))
-                    code.quantiles = np.quantile(observed, probs).tolist()
+                    code.quantiles = np.quantile(rest, probs).tolist()
                     code.quantile_u = ((probs * (m - 1) + 1) / (m + 1)).tolist()
             elif spec.kind == ColumnKind.BOOLEAN:
                 counts = np.array([(s == False).sum(), (s == True).sum()])  # noqa: E712 - polars elementwise
@@ -183,12 +197,19 @@ class TableEncoder:
             values = _numeric(s)
             isnull = np.isnan(values)
             if c.mode == "quantile":
-                ranks = _mid_ranks(values, isnull)
-                z = np.zeros(n)
-                z[~isnull] = ndtri(ranks / (int((~isnull).sum()) + 1))
+                level = np.zeros(n, np.int64)
+                for i, v in enumerate(c.spikes):
+                    level[values == v] = i + 1
+                level[isnull] = 1 + len(c.spikes)
+                cont = level == 0
+                # spike and null rows: noise, not a constant (a model would spend capacity on the constant and a
+                # VAE's or diffusion model's continuous rows would be pulled towards it)
+                z = rng.standard_normal(n) if (c.spikes or c.null) else np.zeros(n)
+                if cont.any():
+                    z[cont] = ndtri(_mid_ranks(values, ~cont) / (int(cont.sum()) + 1))
                 num.append(np.clip(z, -_Z_CLIP, _Z_CLIP))
-                if c.null:
-                    codes.append(isnull.astype(np.int64))
+                if c.group_size:
+                    codes.append(level)
                 continue
             mu, sd = np.asarray(c.means), np.asarray(c.stds)
             x = np.where(isnull, mu[0], values)[:, None]
@@ -242,7 +263,10 @@ class TableEncoder:
             if c.mode == "quantile":
                 u = ndtr(np.clip(scalar, -_Z_CLIP, _Z_CLIP))
                 x = np.interp(u, np.asarray(c.quantile_u), np.asarray(c.quantiles))
-                isnull = group == 1 if group is not None else np.zeros(n, bool)
+                isnull = group == 1 + len(c.spikes) if group is not None else np.zeros(n, bool)
+                if c.spikes:
+                    spiked = (group >= 1) & ~isnull
+                    x = np.where(spiked, np.asarray(c.spikes + [0.0])[np.clip(group - 1, 0, len(c.spikes))], x)
             else:
                 mu, sd = np.asarray(c.means), np.asarray(c.stds)
                 k = np.minimum(group, len(mu) - 1)
@@ -256,7 +280,7 @@ class TableEncoder:
 
     def to_dict(self) -> dict:
         settings = {k: getattr(self, k) for k in (
-            "continuous", "max_modes", "max_levels", "discrete_limit", "fit_rows", "quantile_points")}
+            "continuous", "max_modes", "max_levels", "discrete_limit", "fit_rows", "quantile_points", "spikes")}
         return {"settings": settings, "columns": [asdict(c) for c in self.columns]}
 
     @classmethod
@@ -281,6 +305,37 @@ def _numeric(s: pl.Series) -> np.ndarray:
     values = s.to_physical().cast(pl.Float64).to_numpy().astype(np.float64, copy=True)
     values[~np.isfinite(values)] = np.nan
     return values
+
+
+SPIKE_SHARE = 0.0025  # a point mass holds at least this share of the observed rows ...
+SPIKE_ROWS = 10  # ... and at least this many rows ...
+SPIKE_RATIO = 5.0  # ... and this many times the typical count of the distinct values around it
+SPIKE_WINDOW = 5  # neighbours on each side that give the typical count
+MAX_SPIKES = 16  # the most frequent point masses kept, so a group stays narrow
+
+
+def find_spikes(values: np.ndarray, counts: np.ndarray) -> list[float]:
+    """Point masses of a numeric column: values far more frequent than the distinct values around them.
+
+    `values` are the sorted distinct values and `counts` their rows. A value repeated in many rows
+    among values that occur about once (the 0 of an amount, a top-coded 99,999) is a point mass; in an integer
+    column whose every value repeats (ages), a value is one only where it towers over its neighbours (weekly
+    hours at 40, an age clipped at 17). Compared with the neighbours' median count, not a fixed share, so a
+    smooth integer column is left to the continuous encoding however few distinct values it has.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if len(values) < 3 or total <= 0:
+        return []
+    picked = []
+    for i in np.argsort(-counts, kind="stable"):
+        c = counts[i]
+        if c < max(SPIKE_SHARE * total, SPIKE_ROWS) or len(picked) >= MAX_SPIKES:
+            break
+        around = np.concatenate([counts[max(0, i - SPIKE_WINDOW):i], counts[i + 1:i + 1 + SPIKE_WINDOW]])
+        if c >= SPIKE_RATIO * float(np.median(around)):
+            picked.append(float(values[i]))
+    return sorted(picked)
 
 
 def _fit_levels(code: ColumnCode, values: list, counts: np.ndarray, max_levels: int, sort: bool = True) -> None:

@@ -62,6 +62,8 @@ class Groups:
 
     def sample(self, flat: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """Draw one level per group from softmax(logits / temperature): codes [B, groups]."""
+        if not self.count:  # an all-numeric table
+            return torch.zeros(flat.shape[0], 0, dtype=torch.long, device=flat.device)
         logits = self.padded(flat) / temperature
         u = torch.rand(logits.shape, device=logits.device, dtype=logits.dtype).clamp_(1e-10, 1 - 1e-10)
         return (logits - torch.log(-torch.log(u))).argmax(dim=-1)

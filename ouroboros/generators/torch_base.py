@@ -38,6 +38,9 @@ class TorchGenerator(Generator):
         "max_levels": (int, 64),  # one-hot width cap for a categorical; rarer values share an "other" level
         "discrete_limit": (int, 32),  # numeric columns with at most this many distinct values are categorical
         "fit_rows": (int, 5000),  # rows the mixtures are fitted on
+        # quantile mode: point masses (a value far more frequent than its neighbours, e.g. the zeros of an
+        # amount) get their own level in the column's group; False: the plain rank encoding (encoding.py)
+        "spikes": (bool, True),
         "dp": (dict, None),  # differential privacy: {epsilon, delta, max_grad_norm, public} (ouroboros.privacy)
         # matrix products in bfloat16 ("bf16"), float32 ("fp32"), or "auto": bf16 where the device computes it
         # natively (a CPU with AVX512-BF16 or AMX, a GPU with bf16 support), else fp32. Losses, sampling
@@ -108,7 +111,7 @@ class TorchGenerator(Generator):
         p = self.params
         self._encoder = TableEncoder(
             continuous=self.CONTINUOUS, max_modes=p["max_modes"], max_levels=p["max_levels"],
-            discrete_limit=p["discrete_limit"], fit_rows=p["fit_rows"],
+            discrete_limit=p["discrete_limit"], fit_rows=p["fit_rows"], spikes=p["spikes"],
         )
         self._dp = None
         if p["dp"] is None:
@@ -267,8 +270,16 @@ def mlp(dims: list[int], act: type[torch.nn.Module] = torch.nn.ReLU) -> torch.nn
 
 
 def batches(n: int, batch: int, device: torch.device):
-    """Shuffled index batches covering every row once (the last partial batch is dropped if tiny)."""
+    """Shuffled index batches covering every row exactly once per epoch.
+
+    ceil(n / batch) steps, the permutation cut into near-equal parts (sizes differ by at most one), so
+    no row is left out and no step is a tiny remainder batch whose gradient is mostly noise.
+    """
     perm = torch.randperm(n, device=device)
-    steps = max(1, n // batch)
-    for i in range(steps):
-        yield perm[i * batch : (i + 1) * batch]
+    steps = max(1, -(-n // batch))
+    yield from torch.tensor_split(perm, steps)
+
+
+def steps_per_epoch(n: int, batch: int) -> int:
+    """Optimizer steps `batches` makes over `n` rows (for schedules planned before training)."""
+    return max(1, -(-n // batch))
