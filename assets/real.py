@@ -41,7 +41,7 @@ from ouroboros.landing import (
 )
 from ouroboros.quality.contract import Contract, derive_contract
 from ouroboros.schema import SchemaError, TableSchema, infer_schema
-from ouroboros.split import HASH, SplitError, class_balance, train_holdout_split
+from ouroboros.split import HASH, HASH_V1, SplitError, class_balance, train_holdout_split
 from ouroboros.tables import TableReadError, read_table
 from ouroboros.verdict import fingerprint
 from resources import GreatExpectationsResource, LakeResource
@@ -126,9 +126,10 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
         },
     )
     def real_split(real_data: pl.DataFrame, lake: LakeResource):
-        check_split_rule(lake, data)
+        hash_rule = check_split_rule(lake, data)
         try:
-            train, holdout = train_holdout_split(real_data, data.holdout_fraction, data.seed, key=data.key)
+            train, holdout = train_holdout_split(real_data, data.holdout_fraction, data.seed, key=data.key,
+                                                 rule=hash_rule)
         except SplitError as exc:
             raise dg.Failure(f"real_split ({lake.real_table_uri()}): {exc}") from exc
         balance = class_balance(train, holdout, data.target)
@@ -217,8 +218,9 @@ def split_rule_text(data: DataConfig) -> str:
     return f"{HASH}(key={key}, seed={data.seed}) < {data.holdout_fraction} -> holdout"
 
 
-def check_split_rule(lake: LakeResource, data: DataConfig) -> None:
+def check_split_rule(lake: LakeResource, data: DataConfig) -> str:
     """Record the split rule with the real table on first use; refuse a changed rule under the same table.
+    Returns the hash rule to split with: a lake split under blake2b-64/v1 keeps it (its rows keep their sides).
 
     A new fraction, seed or key would move rows that generators already learnt from into real_holdout (or
     hand holdout rows to the next generator): the very leak the stable split exists to prevent.
@@ -227,8 +229,10 @@ def check_split_rule(lake: LakeResource, data: DataConfig) -> None:
     rule = {"hash": HASH, "key": data.key, "seed": data.seed, "holdout_fraction": data.holdout_fraction}
     if not path.exists():
         atomic_write_json(path, rule)
-        return
+        return HASH
     kept = json.loads(path.read_text())
+    if kept.get("hash") == HASH_V1:
+        rule["hash"] = HASH_V1
     changed = {k: (kept.get(k), v) for k, v in rule.items() if kept.get(k) != v}
     if changed:
         what = ", ".join(f"data.{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
@@ -236,6 +240,7 @@ def check_split_rule(lake: LakeResource, data: DataConfig) -> None:
             f"the train/holdout split rule of the real table at {lake.real_table_uri()} has changed ({what}). "
             "Rows that generators learnt from would move into real_holdout. Set the old values back, or point "
             "OUROBOROS_LAKE at a fresh lake to split this data another way.")
+    return rule["hash"]
 
 
 def _ledger_entry(path: Path, sha: str, rows: int, archive: Path, kind: str) -> dict[str, str]:

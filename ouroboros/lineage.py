@@ -75,8 +75,9 @@ def _problem(k: int, link: Link, accepted: dict[str, str], real_fp: str | None,
     if verdict is None or verdict.batch_fingerprint is None:
         return Refusal(k, link.key, "missing", f"{link.key}: the batch has not been materialised")
     if not verdict.parents:
+        why = verdict.note or "made before lineage was kept, or written by hand"
         return Refusal(k, link.key, "lineage", f"{link.key}: no lineage is recorded for this version of the batch "
-                       "(made before lineage was kept, or written by hand): re-materialise the study")
+                       f"({why}): re-materialise the study")
     made_from = (f" (made from real table version {verdict.real_table_version})"
                  if verdict.real_table_version is not None else "")
     # real_train first: "made from an earlier table" is the more telling reason when both apply

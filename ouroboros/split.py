@@ -11,8 +11,13 @@ number u in [0, 1); the row is held out when u < holdout_fraction. So:
 - each target class is split holdout_fraction : 1 - holdout_fraction in expectation (the hash does not
   depend on the class), with binomial noise: a class of n rows holds about n * fraction +- sqrt(n f (1-f)).
 
-The hash is BLAKE2b over a canonical text of the values, defined here and not by a library version, so an
-upgrade of polars or numpy cannot move rows either. Changing the seed, the fraction or the key is a new rule.
+The hash (rule `blake2b-64/v2`) is keyed BLAKE2b over the project's own byte encoding of the values
+(`ouroboros.canonical`: integers as int64, floats as float64 bits with one zero and one NaN, strings as
+length-prefixed UTF-8, datetimes as UTC microseconds, a null as its own tag), so an upgrade of polars, pyarrow
+or numpy cannot move rows. Changing the seed, the fraction or the key is a new rule.
+
+Rule `blake2b-64/v1` hashed polars' text formatting of each value, which a polars upgrade may change. It is
+kept only for lakes whose split was recorded under it (their rows must keep their sides); new lakes use v2.
 """
 
 from __future__ import annotations
@@ -23,7 +28,12 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-HASH = "blake2b-64/v1"  # name of the rule below; recorded beside the table so a change of rule is noticed
+from ouroboros.canonical import hash_rows, row_bytes
+
+HASH = "blake2b-64/v2"  # name of the rule below; recorded beside the table so a change of rule is noticed
+HASH_V1 = "blake2b-64/v1"  # the old text-based rule: only for lakes split under it
+RULES = (HASH, HASH_V1)
+_COPY = "\x00copy"  # the copy-number cell appended to a row without a key (a name no column can collide with)
 _NULL = "\x00"
 _SEP = "\x1f"
 
@@ -48,25 +58,61 @@ def key_columns(df: pl.DataFrame, key: str | Sequence[str] | None) -> list[str]:
     return cols
 
 
-def row_unit(df: pl.DataFrame, seed: int, key: str | Sequence[str] | None = None) -> np.ndarray:
+def row_unit(df: pl.DataFrame, seed: int, key: str | Sequence[str] | None = None, rule: str = HASH) -> np.ndarray:
     """Each row's stable hash as a number in [0, 1) (same row, key and seed: same number, in any table)."""
+    if rule not in RULES:
+        raise SplitError(f"unknown split hash rule {rule!r}; this version knows {list(RULES)}")
     cols = key_columns(df, key)
     if df.height == 0:
         return np.empty(0, dtype=np.float64)
-    parts = [_canonical(df, c) for c in cols]
-    if key is None:
-        # the i-th copy of a repeated row is its own row: copies are split like any others (a table of a few
-        # distinct rows would otherwise put whole categories on one side). Which physical copy is "the i-th"
-        # does not matter, they are identical; appending copies only adds higher numbers.
-        parts.append(pl.int_range(pl.len()).over(cols).cast(pl.String))
-    text = df.select(pl.concat_str(parts, separator=_SEP).alias("t"))["t"]
+    if rule == HASH_V1:
+        return _row_unit_v1(df, seed, key, cols)
     salt = f"{HASH}:{seed}".encode()
-    digests = (hashlib.blake2b(v.encode(), digest_size=8, key=salt).digest() for v in text)
-    hashed = np.fromiter((int.from_bytes(d, "big") for d in digests), dtype=np.uint64, count=df.height)
+    if key is not None:
+        buf, off = row_bytes(df, cols)
+        return _unit(hash_rows(buf, off, key=salt))
+    # the i-th copy of a repeated row is its own row: copies are split like any others (a table of a few
+    # distinct rows would otherwise put whole categories on one side). Which physical copy is "the i-th"
+    # does not matter, they are identical; appending copies only adds higher numbers. The copy number is
+    # counted over the canonical bytes (not polars' grouping, whose -0.0 / NaN equality is its own).
+    table = df.select(cols).with_columns(pl.lit(0, dtype=pl.Int64).alias(_COPY))
+    buf, off = row_bytes(table, [*cols, _COPY])
+    content = hash_rows(buf, off, key=b"copies", size=16, trim=9)  # the row without its copy cell
+    copy = _occurrence(content)
+    ends = off[1:] - 8  # the copy cell's int64 payload: the last 8 bytes of each row
+    buf[ends[:, None] + np.arange(8)] = copy.astype("<i8").view(np.uint8).reshape(-1, 8)
+    return _unit(hash_rows(buf, off, key=salt))
+
+
+def _unit(hashed: np.ndarray) -> np.ndarray:
     return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)  # top 53 bits: exact in a float
 
 
-def _canonical(df: pl.DataFrame, column: str) -> pl.Expr:
+def _occurrence(digests: np.ndarray) -> np.ndarray:
+    """For each row (of (n, 16) digests), how many earlier rows have the same digest (0 for the first)."""
+    keys = np.ascontiguousarray(digests).view("V16").ravel()
+    _, inverse = np.unique(keys, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")  # rows grouped, each group in row order
+    grouped = inverse[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = rank
+    return out
+
+
+def _row_unit_v1(df: pl.DataFrame, seed: int, key, cols: list[str]) -> np.ndarray:
+    """Rule blake2b-64/v1: BLAKE2b over polars' text of each value (kept for lakes split under it)."""
+    parts = [_canonical(df, c) for c in cols]
+    if key is None:
+        parts.append(pl.int_range(pl.len()).over(cols).cast(pl.String))
+    text = df.select(pl.concat_str(parts, separator=_SEP).alias("t"))["t"]
+    salt = f"{HASH_V1}:{seed}".encode()
+    digests = (hashlib.blake2b(v.encode(), digest_size=8, key=salt).digest() for v in text)
+    return _unit(np.fromiter((int.from_bytes(d, "big") for d in digests), dtype=np.uint64, count=df.height))
+
+
+def _canonical(df: pl.DataFrame, column: str) -> pl.Expr:  # rule v1 only
     col = pl.col(column)
     if df.schema[column].is_float():
         col = col.cast(pl.Float64)
@@ -75,19 +121,20 @@ def _canonical(df: pl.DataFrame, column: str) -> pl.Expr:
 
 
 def holdout_mask(df: pl.DataFrame, holdout_fraction: float, seed: int,
-                 key: str | Sequence[str] | None = None) -> np.ndarray:
+                 key: str | Sequence[str] | None = None, rule: str = HASH) -> np.ndarray:
     """True for the rows that belong to the holdout under the stable hash rule."""
     if not 0.0 < holdout_fraction < 1.0:
         raise SplitError(f"data.holdout_fraction must be between 0 and 1 (exclusive), got {holdout_fraction}")
-    return row_unit(df, seed, key) < holdout_fraction
+    return row_unit(df, seed, key, rule) < holdout_fraction
 
 
 def train_holdout_split(df: pl.DataFrame, holdout_fraction: float, seed: int,
-                        key: str | Sequence[str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+                        key: str | Sequence[str] | None = None,
+                        rule: str = HASH) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split rows into (train, holdout) by the stable hash rule; row order is kept on each side."""
     if df.height < 2:
         raise SplitError(f"cannot split a table of {df.height} row(s) into train and holdout")
-    mask = pl.Series(holdout_mask(df, holdout_fraction, seed, key))
+    mask = pl.Series(holdout_mask(df, holdout_fraction, seed, key, rule))
     train, holdout = df.filter(~mask), df.filter(mask)
     if train.height == 0 or holdout.height == 0:
         side = "real_train" if train.height == 0 else "real_holdout"

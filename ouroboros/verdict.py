@@ -9,13 +9,25 @@ from datetime import datetime, timezone
 
 import polars as pl
 
+from ouroboros.canonical import table_digest
+
+FINGERPRINT_PREFIX = "fp2-"  # rule fp/v2: BLAKE2b-256 of ouroboros.canonical.table_digest; v1 (bare sha256
+# hex over polars' hash_rows, unstable across polars versions) is recognised only to say why it stopped matching
+LEGACY_FINGERPRINT_NOTE = (
+    "its stored check records or lineage carry content fingerprints of the old rule fp/v1 (polars hash_rows, "
+    "before the canonical encoding fp/v2): they no longer match any batch, so the batch is judged again "
+    "(materialise the study / run its asset checks once under this version)")
+
 
 def fingerprint(df: pl.DataFrame) -> str:
-    """Content hash of a frame (columns, dtypes, every value): a replaced or edited batch gets a new one."""
-    h = hashlib.sha256()
-    h.update(repr([(c, str(t)) for c, t in df.schema.items()]).encode())
-    h.update(df.hash_rows(seed=0).to_numpy().tobytes())
-    return h.hexdigest()
+    """Content hash of a frame (column names, dtypes, every value) under rule fp/v2 (`ouroboros.canonical`):
+    a replaced or edited batch gets a new one, a polars upgrade does not."""
+    return FINGERPRINT_PREFIX + table_digest(df)
+
+
+def is_legacy_fingerprint(fp: str | None) -> bool:
+    """A fingerprint made under rule fp/v1 (by an earlier version of the project)."""
+    return isinstance(fp, str) and not fp.startswith(FINGERPRINT_PREFIX)
 
 
 GATE_CHECKS = ("contract", "fidelity", "privacy", "collapse")
@@ -68,6 +80,7 @@ class Verdict:
     # from ({"real_train" or "<study>/batch_g<j>": content fingerprint}) and the real-table version behind it
     parents: dict[str, str] = field(default_factory=dict)
     real_table_version: int | None = None
+    note: str = ""  # why stored records did not count, when that is not obvious (records of an old rule)
 
     def with_lineage(self, lineage: dict | None) -> Verdict:
         """This verdict with the batch's lineage record (None: the batch has none)."""
@@ -88,7 +101,9 @@ class Verdict:
         scores = {k: v for r in current.values() for k, v in r.scores.items()}
         checks = {c: current[c].passed for c in required if c in current}
         passed = not missing and all(checks.values())
-        return cls(asset, fingerprint_, passed, checks, failures, scores, missing)
+        note = (LEGACY_FINGERPRINT_NOTE if missing and any(is_legacy_fingerprint(r.batch_fingerprint) for r in records)
+                else "")
+        return cls(asset, fingerprint_, passed, checks, failures, scores, missing, note=note)
 
 
 class GateRefusal(RuntimeError):
@@ -102,6 +117,7 @@ def require_approved(verdict: Verdict) -> Verdict:
             f"{verdict.asset}: no passing verdict for this version of the batch: checks {verdict.missing} have not "
             "judged it under the current gate rules and real data (run the batch's asset checks; a re-materialised "
             "batch, or one whose gate settings, target or real data changed, must be checked again)"
+            + (f"; {verdict.note}" if verdict.note else "")
         )
     if not verdict.passed:
         failed = [c for c, ok in verdict.checks.items() if not ok]

@@ -12,9 +12,9 @@ import hashlib
 import numpy as np
 
 from ouroboros.images.data import ImageSet, quantise
-from ouroboros.split import HASH, SplitError
+from ouroboros.split import HASH_V1, SplitError
 
-IMAGE_HASH = f"{HASH}/image-bytes"
+IMAGE_HASH = f"{HASH_V1}/image-bytes"  # image bytes need no canonical encoding: the rule stays
 
 
 def image_unit(data: ImageSet, seed: int) -> np.ndarray:
