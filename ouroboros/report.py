@@ -19,8 +19,8 @@ import polars as pl
 from ouroboros.provenance import label
 
 # Indicators drawn as curves, when present; a reader looks at these before the full table.
-HEADLINE = ("fidelity.column_shapes", "fidelity.column_shapes.min", "collapse.variance_ratio.mean",
-            "collapse.variance_ratio.min", "collapse.category_survival.mean", "privacy.exact_copy_rate")
+HEADLINE = ("fidelity.column_shapes", "fidelity.column_shapes.min", "collapse.spread_ratio.mean",
+            "collapse.spread_ratio.min", "collapse.category_survival.mean", "privacy.exact_copy_rate")
 # gate bookkeeping (rule counts), not indicators: never reported as the indicator that moved first
 NOT_INDICATORS = ("contract.",)
 FAMILY_COLOURS = {"copula": "tab:blue", "gan": "tab:red", "vae": "tab:purple", "diffusion": "tab:green",
@@ -49,7 +49,7 @@ def summarise(scores: dict[str, float]) -> dict[str, float]:
     variance ratios, category survivals and column shapes (the worst column is where collapse shows first),
     with noise bands aggregated from the per-column ones where the scorecard gives them."""
     out = dict(scores)
-    for family, prefix in (("collapse.variance_ratio", "collapse.variance_ratio."),
+    for family, prefix in (("collapse.spread_ratio", "collapse.spread_ratio."),
                            ("collapse.category_survival", "collapse.category_survival."),
                            ("fidelity.column_shapes", "shape.")):
         columns = [k for k, v in scores.items() if k.startswith(prefix) and v is not None
@@ -60,7 +60,7 @@ def summarise(scores: dict[str, float]) -> dict[str, float]:
         if family != "fidelity.column_shapes":
             out[f"{family}.mean"] = sum(values) / len(values)
         # a variance ratio is worst furthest from 1 either way; the others are worst at their lowest
-        out[f"{family}.min"] = (min(values) if family != "collapse.variance_ratio"
+        out[f"{family}.min"] = (min(values) if family != "collapse.spread_ratio"
                                 else min(values, key=lambda v: -abs(np.log(max(v, 1e-12)))))
         lows = [scores.get(f"{k}.noise_low", scores.get(f"{k}.noise_floor")) for k in columns]
         highs = [scores.get(f"{k}.noise_high", scores.get(f"{k}.noise_floor")) for k in columns]

@@ -26,12 +26,12 @@ from ouroboros.report import (
 
 MAX_PANELS = 6
 # Great Expectations contract rules name a rule and a column; the scorecard indicator that measures the same
-EXPECTATION_SCORES = {"expect_column_stdev_to_be_between": "collapse.variance_ratio.{}",
+EXPECTATION_SCORES = {"expect_column_stdev_to_be_between": "collapse.spread_ratio.{}",
                       "expect_column_tail_quantiles_to_be_between": "collapse.tail_mass.{}"}
 # the gate setting that bounds an indicator (prefix -> (setting, side)); a limit taken from an actual failure
 # (already widened to the noise band) is preferred, this is the nominal one for chains that did not fail
 NOMINAL_LIMITS = (
-    ("collapse.variance_ratio", "min_variance_ratio", "low"), ("collapse.variance_ratio", "max_variance_ratio", "high"),
+    ("collapse.spread_ratio", "min_variance_ratio", "low"), ("collapse.spread_ratio", "max_variance_ratio", "high"),
     ("fidelity.column_shapes", "min_column_shape", "low"), ("shape.", "min_column_shape", "low"),
     ("fidelity.association_retention", "min_association_retention", "low"),
     ("collapse.category_survival", "min_category_survival", "low"),
@@ -43,7 +43,7 @@ NOMINAL_LIMITS = (
 PLAIN = {  # what an indicator means, in the panel's axis label
     "fidelity.association_retention": "share of real column associations kept",
     "fidelity.column_shapes": "mean column shape (1 = same distribution)",
-    "collapse.variance_ratio": "variance / real variance",
+    "collapse.spread_ratio": "variance on the real rank-normal scale / real",
     "collapse.tail_mass": "mass beyond the real 1%/99% quantiles",
     "collapse.wasserstein": "Wasserstein distance (real std units)",
     "collapse.category_survival": "share of real categories kept",

@@ -36,11 +36,11 @@ def test_one_non_finite_value_does_not_approve_a_refused_batch(table_5000, bad):
     train, holdout, batch = table_5000
     shrunk = _shrunk(batch, "p", 0.85)
     card = evaluate(shrunk, train, holdout, FAST, target="default")
-    assert "variance_ratio.p" in {f.indicator for f in card.failures}
+    assert "spread_ratio.p" in {f.indicator for f in card.failures}
     poisoned = evaluate(_set(shrunk, "p", 3, bad), train, holdout, FAST, target="default")
     failed = {f.indicator: f for f in poisoned.failures}
     assert not poisoned.passed
-    assert "variance_ratio.p" in failed  # judged on the finite values, as before
+    assert "spread_ratio.p" in failed  # judged on the finite values, as before
     assert "non_finite.p" in failed and "p" in failed["non_finite.p"].reason
     assert "1 " in failed["non_finite.p"].reason
 

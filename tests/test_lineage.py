@@ -84,7 +84,7 @@ class Lake:
         self.raw = {
             "data": {"source": str(source), "target": "outcome", "holdout_fraction": 0.25, "seed": 0},
             "studies": [study or {"name": "prod", "family": "copula", "policy": "accumulate", "generations": 3,
-                                  "rows": 150}],
+                                  "rows": 150, "seed": 1}],  # seed 0 under split v2: batch_g1 refused on privacy (p 1.2e-4 < 1.5e-4)
             "downstream": {"epochs": 1},
             "landing": {"settle_seconds": 0},
             # lineage needs a chain the gate approves: the joint limits the bundled copula misses on the demo

@@ -22,11 +22,11 @@ from ouroboros.report_plot import choose_panels, limits_for, plot_report, score_
 
 def _records() -> list[GenerationRecord]:
     def rec(study, k, passed, vr, shape, failures=(), policy="replace"):
-        scores = {"collapse.variance_ratio.a": vr, "collapse.variance_ratio.b": vr, "fidelity.column_shapes": shape,
+        scores = {"collapse.spread_ratio.a": vr, "collapse.spread_ratio.b": vr, "fidelity.column_shapes": shape,
                   "fidelity.column_shapes.noise_floor": 0.97}
         return GenerationRecord(study, k, passed, scores, list(failures), "copula", policy, {"real": 10})
 
-    fail = {"check": "collapse", "indicator": "variance_ratio.a", "value": 0.5, "threshold": 0.8, "reason": "squeezed"}
+    fail = {"check": "collapse", "indicator": "spread_ratio.a", "value": 0.5, "threshold": 0.8, "reason": "squeezed"}
     return [rec("acc", 0, True, 1.0, 0.99, policy="accumulate"), rec("acc", 1, True, 0.99, 0.99, policy="accumulate"),
             rec("acc", 2, True, 1.01, 0.985, policy="accumulate"),
             rec("rep", 0, True, 1.0, 0.99), rec("rep", 1, True, 0.8, 0.97), rec("rep", 2, False, 0.5, 0.9, [fail])]
@@ -35,20 +35,20 @@ def _records() -> list[GenerationRecord]:
 def test_table_is_long_with_means_and_without_noise_keys():
     table = report_table(_records())
     assert set(table.columns) >= {"study", "family", "policy", "generation", "passed", "indicator", "value"}
-    assert "collapse.variance_ratio.mean" in table["indicator"].to_list()
+    assert "collapse.spread_ratio.mean" in table["indicator"].to_list()
     assert not any(i.endswith(".noise_floor") for i in table["indicator"].to_list())
     assert table.filter((pl.col("study") == "rep") & (pl.col("generation") == 2)
-                        & (pl.col("indicator") == "collapse.variance_ratio.mean"))["value"].item() == 0.5
+                        & (pl.col("indicator") == "collapse.spread_ratio.mean"))["value"].item() == 0.5
 
 
 def test_guard_trips_and_first_movers():
     records = _records()
-    assert guard_trips(records) == {"acc": None, "rep": (2, "variance_ratio.a")}
-    bands = {"collapse.variance_ratio.mean": (0.95, 1.05), "fidelity.column_shapes": (0.98, 0.995)}
+    assert guard_trips(records) == {"acc": None, "rep": (2, "spread_ratio.a")}
+    bands = {"collapse.spread_ratio.mean": (0.95, 1.05), "fidelity.column_shapes": (0.98, 0.995)}
     movers = first_movers(report_table(records), bands)
     assert movers["acc"] is None  # every move stays within the real data's own spread
     # rep moves at generation 1 on both; the variance ratio moved by more band widths
-    assert movers["rep"][0] == 1 and movers["rep"][1].startswith("collapse.variance_ratio")
+    assert movers["rep"][0] == 1 and movers["rep"][1].startswith("collapse.spread_ratio")
 
 
 def test_bands_from_the_scorecard_and_from_real_data(small_demo):
@@ -58,7 +58,7 @@ def test_bands_from_the_scorecard_and_from_real_data(small_demo):
     band = noise_band(train, holdout, lambda s: evaluate(s, train, holdout, fast).scores, rows=200, draws=3)
     lo, hi = band["fidelity.column_shapes"]
     assert 0.8 < lo <= hi <= 1.0
-    lo, hi = band["collapse.variance_ratio.mean"]
+    lo, hi = band["collapse.spread_ratio.mean"]
     assert 0.75 < lo <= hi < 1.25
     merged = merge_bands({"x": (0.1, 0.2)}, {"x": (0.15, 0.3), "y": (1, 2)})
     assert merged == {"x": (0.1, 0.3), "y": (1, 2)}
@@ -70,13 +70,13 @@ def test_page_and_plot(tmp_path):
                       GateConfig())
     assert png is not None and png.stat().st_size > 10_000
     assert data_uri(png).startswith("data:image/png;base64,iVBOR")
-    page = report_markdown(records, png.name, {"collapse.variance_ratio.mean": (0.95, 1.05)},
+    page = report_markdown(records, png.name, {"collapse.spread_ratio.mean": (0.95, 1.05)},
                            approved={"acc": "`ouroboros.acc.generator@approved` = version 3 (generation 2)"})
-    assert "**rep**: guard tripped at generation 2 on `variance_ratio.a`" in page
+    assert "**rep**: guard tripped at generation 2 on `spread_ratio.a`" in page
     assert "**acc**: no gate failure" in page and "no indicator moved beyond real-data noise" in page
-    assert "first to move beyond real-data noise: `collapse.variance_ratio" in page
+    assert "first to move beyond real-data noise: `collapse.spread_ratio" in page
     assert "@approved` = version 3" in page and "![collapse curves](r.png)" in page
-    assert "| rep | 2 | real 10 | FAIL (`variance_ratio.a`) |" in page
+    assert "| rep | 2 | real 10 | FAIL (`spread_ratio.a`) |" in page
 
 
 def test_page_shows_each_pool_by_origin_and_where_lineage_cut_a_chain():
@@ -98,25 +98,25 @@ def test_plot_explains_the_trip_first():
     """The first panel is the indicator that stopped a chain, drawn with the limit the gate applied to it;
     the first movers follow; an indicator without a failure gets the nominal limit of the gate setting."""
     records = _records()
-    bands = {"collapse.variance_ratio.a": (0.9, 1.1), "collapse.variance_ratio.b": (0.9, 1.1)}
+    bands = {"collapse.spread_ratio.a": (0.9, 1.1), "collapse.spread_ratio.b": (0.9, 1.1)}
     panels = choose_panels(records, report_table(records), bands)
-    assert panels[0].indicator == "collapse.variance_ratio.a"
+    assert panels[0].indicator == "collapse.spread_ratio.a"
     assert panels[0].why == "stopped rep at generation 2"
     assert any(p.why.startswith("first to move in rep") for p in panels[1:])
     assert len({p.indicator for p in panels}) == len(panels) <= 6
-    assert limits_for("collapse.variance_ratio.a", records, GateConfig()) == [(0.8, "gate limit (widened to noise)")]
-    nominal = dict((label, v) for v, label in limits_for("collapse.variance_ratio.b", records, GateConfig()))
+    assert limits_for("collapse.spread_ratio.a", records, GateConfig()) == [(0.8, "gate limit (widened to noise)")]
+    nominal = dict((label, v) for v, label in limits_for("collapse.spread_ratio.b", records, GateConfig()))
     gate = GateConfig()
     assert nominal == {"gate limit (min_variance_ratio)": gate.min_variance_ratio,
                        "gate limit (max_variance_ratio)": gate.max_variance_ratio}
 
 
 def test_contract_rules_map_to_the_indicator_they_judge():
-    scores = {"collapse.variance_ratio.w": 0.3, "collapse.tail_mass.w": 0.0, "shape.w": 0.7,
+    scores = {"collapse.spread_ratio.w": 0.3, "collapse.tail_mass.w": 0.0, "shape.w": 0.7,
               "fidelity.association_retention": 0.1}
-    assert score_key({"indicator": "expect_column_stdev_to_be_between:w"}, scores) == "collapse.variance_ratio.w"
+    assert score_key({"indicator": "expect_column_stdev_to_be_between:w"}, scores) == "collapse.spread_ratio.w"
     assert score_key({"indicator": "expect_column_tail_quantiles_to_be_between:w"}, scores) == "collapse.tail_mass.w"
     assert score_key({"indicator": "expect_column_values_to_be_between:w"}, scores) == "shape.w"
-    assert score_key({"indicator": "variance_ratio.w"}, scores) == "collapse.variance_ratio.w"
+    assert score_key({"indicator": "spread_ratio.w"}, scores) == "collapse.spread_ratio.w"
     assert score_key({"indicator": "fidelity.association_retention"}, scores) == "fidelity.association_retention"
     assert score_key({"indicator": "columns"}, scores) is None

@@ -34,7 +34,7 @@ def _tables() -> dict[str, pl.DataFrame]:
 @pytest.mark.parametrize("name", sorted(_tables()))
 def test_copula_and_gate_handle_table(name):
     df = _tables()[name]
-    train, holdout = train_holdout_split(df, 0.25, seed=0)
+    train, holdout = train_holdout_split(df, 0.4, seed=0)  # 12 rows: 0.25 leaves the holdout empty 3% of splits
     synthetic = create("copula", seed=0).fit(train).sample(train.height, seed=1)
     assert synthetic.schema == train.schema
     card = evaluate(synthetic, train, holdout, target=df.columns[-1])

@@ -232,7 +232,7 @@ def test_blocked_batch_shows_the_failed_check_and_why(page, server):
     # the check's description is the gate's reason; its metadata holds the scores, thresholds and failures
     page.get_by_text("lost spread").first.wait_for()
     page.get_by_text("This is a blocking asset check.").first.wait_for()
-    page.get_by_text("collapse.variance_ratio_min", exact=True).first.wait_for()
+    page.get_by_text("collapse.spread_ratio_min", exact=True).first.wait_for()
     page.get_by_text("thresholds", exact=True).first.wait_for()
     shot(page, "06_blocked_batch_check")
     # the failures table: indicator, value, threshold, reason
@@ -240,7 +240,7 @@ def test_blocked_batch_shows_the_failed_check_and_why(page, server):
     dialog = page.get_by_role("dialog")
     for header in ("indicator", "value", "threshold", "reason"):
         dialog.get_by_role("columnheader", name=header).wait_for()
-    dialog.get_by_text("variance_ratio.sampling_weight").first.wait_for()
+    dialog.get_by_text("spread_ratio.sampling_weight").first.wait_for()
     shot(page, "07_blocked_batch_failures")
     page.keyboard.press("Escape")
 
