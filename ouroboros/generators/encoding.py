@@ -10,9 +10,11 @@ Every column becomes at most one scalar and at most one categorical *group* (a s
   scalar) and, when the column has point masses or nulls, a *mixed* group (as CTAB-GAN+'s mixed-type encoding):
   level 0 "continuous", one level per point mass (a value far more frequent than the values around it, such as
   the 0 of a zero-inflated amount, the 40 of weekly hours or a cap of 99,999), and a last level for null. The
-  ranks and the quantile table are of the continuous rows only; a spike or null row's scalar is seeded N(0, 1)
-  noise, independent of everything, so no model has to learn a constant and the scalar stays standard normal.
-  Decoding takes the spike value or null when the level says so.
+  ranks and the quantile table are of the continuous rows only. A spike or null row's scalar is never decoded
+  (the level decides), so it is filled with a seeded draw from the scalar's Gaussian given the row's other
+  scalars: no model has to learn a constant (which shrank the spread of the continuous rows) or a second,
+  unrelated noise distribution (which cost the column's associations). Decoding takes the spike value or null
+  when the level says so.
 - ``discrete`` (categoricals, booleans, and numeric columns with few distinct values): one level per value,
   null as its own level. Above ``max_levels`` the most frequent ``max_levels - 1`` values keep a level and
   the rest share an "other" level that decodes to a real tail value drawn by its frequency.
@@ -188,7 +190,7 @@ class TableEncoder:
         """Encode `df` into (num float32 [rows, scalars], codes int64 [rows, groups])."""
         rng = np.random.default_rng(seed)
         n = df.height
-        num, codes = [], []
+        num, codes, filled = [], [], []
         for c in self.columns:
             s = df[c.name]
             if c.mode == "discrete":
@@ -208,6 +210,7 @@ class TableEncoder:
                 if cont.any():
                     z[cont] = ndtri(_mid_ranks(values, ~cont) / (int(cont.sum()) + 1))
                 num.append(np.clip(z, -_Z_CLIP, _Z_CLIP))
+                filled.append(~cont if (c.spikes or c.null) else np.zeros(n, bool))
                 if c.group_size:
                     codes.append(level)
                 continue
@@ -225,7 +228,10 @@ class TableEncoder:
             k = np.minimum(k, len(mu) - 1)
             alpha = np.clip((x[:, 0] - mu[k]) / (_SCALE * sd[k]), -0.99, 0.99)
             num.append(np.where(isnull, 0.0, alpha))
+            filled.append(np.zeros(n, bool))
             codes.append(np.where(isnull, len(mu), k).astype(np.int64))
+        if num and self.continuous == "quantile":
+            num = list(_conditional_fill(np.column_stack(num), np.column_stack(filled), rng, self.fit_rows).T)
         num_arr = np.column_stack(num).astype(np.float32) if num else np.zeros((n, 0), np.float32)
         codes_arr = np.column_stack(codes).astype(np.int64) if codes else np.zeros((n, 0), np.int64)
         return num_arr, codes_arr
@@ -389,6 +395,36 @@ def _series(c: ColumnCode, kind: ColumnKind, values: np.ndarray, n: int) -> pl.S
     if kind == ColumnKind.DATETIME:
         s = s.cast(pl.Int64)
     return s
+
+
+def _conditional_fill(z: np.ndarray, filled: np.ndarray, rng: np.random.Generator, rows: int) -> np.ndarray:
+    """Replace the noise in the scalars of spike and null rows by a draw from the scalar's Gaussian given the
+    row's other scalars (a linear regression on the rows where the scalar is a real rank score, plus its residual
+    noise).
+
+    The decoder never reads these values (the group's level decides), but the model learns them: independent
+    noise is a second, unrelated distribution inside the column, and it cost the associations of a mostly-null
+    column (proving.spiky_table, 85% null, Spearman with age 0.975 real: diffusion 0.93 with a constant fill,
+    0.52 with independent noise). Two passes, so a filled column that predicts another is itself filled first.
+    """
+    n, s = z.shape
+    if s < 2 or not filled.any():
+        return z
+    z = z.copy()
+    for _ in range(2):
+        for j in np.flatnonzero(filled.any(axis=0)):
+            obs = np.flatnonzero(~filled[:, j])
+            if len(obs) < 10:
+                continue
+            if len(obs) > rows:
+                obs = rng.choice(obs, rows, replace=False)
+            others = np.r_[0:j, j + 1:s]
+            x, y = z[obs][:, others], z[obs, j]
+            beta = np.linalg.solve(x.T @ x + 1e-3 * len(obs) * np.eye(s - 1), x.T @ y)
+            sd = float(np.std(y - x @ beta))
+            f = filled[:, j]
+            z[f, j] = np.clip(z[f][:, others] @ beta + sd * rng.standard_normal(int(f.sum())), -_Z_CLIP, _Z_CLIP)
+    return z
 
 
 def _mid_ranks(values: np.ndarray, isnull: np.ndarray) -> np.ndarray:
