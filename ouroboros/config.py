@@ -95,8 +95,9 @@ class GateConfig(_Strict):
                                       "refused, for the batch as a whole (Bonferroni over all blocking tests)")
     contract_share: float = Field(0.1, gt=0, lt=1, description="share of the false-refusal rate spent by the Great "
                                   "Expectations contract; the scorecard's tests share the rest")
-    spread_tolerance: float = Field(0.15, ge=0, description="contract: a column's std may differ from the real one "
-                                    "by this share (or by what fresh real rows of the batch's size show, if more)")
+    spread_tolerance: float = Field(0.15, ge=0, description="contract: the spread rule's band, as the share a normal "
+                                    "column's std may differ by, mapped to its 5/25/75/95% quantiles (or what fresh "
+                                    "real rows of the batch's size show, if more)")
     range_mostly: float = Field(0.999, gt=0, le=1, description="contract: share of values that must lie in the real "
                                 "range (lowered to what fresh real rows of the batch's size show, if less)")
     null_tolerance: float = Field(0.02, ge=0, le=1, description="allowed excess of a column's null share over "
@@ -113,8 +114,8 @@ class GateConfig(_Strict):
                                              "of associated pairs), overall and per column, a batch must keep")
     association_min_v: float = Field(0.2, gt=0, le=1, description="real pairs with at least this Cramér's V count as "
                                      "associated")
-    min_variance_ratio: float = Field(0.9, ge=0, description="lowest batch/real variance ratio of a numeric column")
-    max_variance_ratio: float = Field(1.25, ge=0, description="highest batch/real variance ratio of a numeric column")
+    min_variance_ratio: float = Field(0.9, ge=0, description="lowest batch/real variance ratio of a numeric column, on the real data's rank-normal scale (collapse.spread_ratio; docs/gate.md)")
+    max_variance_ratio: float = Field(1.25, ge=0, description="highest batch/real variance ratio of a numeric column, on the real data's rank-normal scale (collapse.spread_ratio)")
     min_tail_ratio: float = Field(0.5, ge=0, description="lowest share of the real tail mass (beyond the real 1%/99% "
                                   "quantiles) a numeric column must keep")
     max_closer_to_train_excess: float = Field(0.05, ge=0, le=1, description="allowed excess of the share of rows "
