@@ -76,3 +76,9 @@ def test_family_params_split_flat_and_own():
     assert "epochs" not in family_params("copula", p)
     with pytest.raises(GeneratorError, match="epoch"):
         check_params(["vae", "copula"], {"epoch": 3})
+
+
+def test_an_indicator_that_carries_its_check_name_is_not_prefixed_twice():
+    from ouroboros.chain.bakeoff import indicator_name
+    assert indicator_name("fidelity", "fidelity.association_retention") == "fidelity.association_retention"
+    assert indicator_name("fidelity", "joint.detection_auc") == "fidelity.joint.detection_auc"

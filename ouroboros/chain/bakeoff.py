@@ -133,7 +133,7 @@ def refused_by(card: Scorecard) -> str:
     if card.passed or not card.failures:
         return ""
     f = card.failures[0]
-    return f"{f.check}.{f.indicator} {f.value:.3g} (limit {f.threshold:.3g})"
+    return f"{indicator_name(f.check, f.indicator)} {f.value:.3g} (limit {f.threshold:.3g})"
 
 
 def _num(v: float) -> str:
@@ -178,3 +178,8 @@ def run_bakeoff(real_train: pl.DataFrame, candidates: Sequence[str], budget_seco
                              refused_by(card), plan.cut))
     out.sort(key=Candidate.sort_key)
     return BakeOff(out, validation.height, fit_side.height, budget_seconds * BAKEOFF_SHARE, [])
+
+
+def indicator_name(check: str, indicator: str) -> str:
+    """`check.indicator`, once: some indicators already carry their check's name (fidelity.association_retention)."""
+    return indicator if indicator.startswith(f"{check}.") else f"{check}.{indicator}"

@@ -39,6 +39,7 @@ from ouroboros.chain.bakeoff import (
     BakeOff,
     _score,
     family_params,
+    indicator_name,
     refused_by,
     run_bakeoff,
 )
@@ -235,7 +236,7 @@ def advice_for(attempts: Sequence[Attempt], columns: Sequence[str], budget_secon
     gated = [a for a in attempts if a.gated]
     if not gated:
         return ""
-    sets = [{f"{f['check']}.{f['indicator']}" for f in a.failures} or {a.refused_by} for a in gated]
+    sets = [{indicator_name(f['check'], f['indicator']) for f in a.failures} or {a.refused_by} for a in gated]
     common = sorted(set.intersection(*sets)) if sets else []
     named = sorted({c for ind in (common or sorted(set.union(*sets))) for c in columns
                     if ind.endswith(f".{c}") or f".{c}." in ind or f":{c}" in ind})
