@@ -236,8 +236,8 @@ class WithIdentifiers:
             self.full_schema = released_schema(schema, self.inner.schema)
         return self
 
-    def sample(self, n: int, seed: int | None = None) -> pl.DataFrame:
-        out = self.inner.sample(n, seed)
+    def sample(self, n: int, seed: int | None = None, conditions: dict | None = None) -> pl.DataFrame:
+        out = self.inner.sample(n, seed, conditions=conditions)
         if not self.plan:
             return out
         rng = np.random.default_rng([self.inner.seed if seed is None else seed, 0x1D])

@@ -20,7 +20,14 @@ import numpy as np
 import polars as pl
 from scipy.special import ndtr, ndtri
 
-from ouroboros.generators.base import Generator, GeneratorError, ProgressCallback
+from ouroboros.generators.base import (
+    Conditions,
+    Generator,
+    GeneratorError,
+    ProgressCallback,
+    meets,
+    rejection_sample,
+)
 from ouroboros.generators.encoding import _conditional_fill
 from ouroboros.schema import ColumnKind
 
@@ -98,7 +105,41 @@ class GaussianCopula(Generator):
     def _sample(self, n: int, seed: int) -> pl.DataFrame:
         rng = np.random.default_rng(seed)
         chol = np.linalg.cholesky(self._corr)
-        z = rng.standard_normal((n, len(self._marginals))) @ chol.T
+        return self._decode(rng.standard_normal((n, len(self._marginals))) @ chol.T)
+
+    def _sample_conditioned(self, n: int, seed: int, conditions: Conditions) -> pl.DataFrame:
+        """One categorical or boolean condition exactly: its score drawn inside the level's interval by inverse CDF,
+        the others from the Gaussian given it. Anything else by rejection."""
+        if len(conditions) != 1:
+            return rejection_sample(self, self._sample, n, seed, conditions)
+        (name, value), = conditions.items()
+        k = next((j for j, m in enumerate(self._marginals) if m.column == name and m.role == "levels"), None)
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        if k is None or text not in self._marginals[k].levels:
+            return rejection_sample(self, self._sample, n, seed, conditions)
+        m = self._marginals[k]
+        i = m.levels.index(text)
+        hi = m.cum[i]
+        lo = m.cum[i - 1] if i else 0.0
+        rng = np.random.default_rng(seed)
+        zk = ndtri(np.clip(lo + rng.uniform(0.0, 1.0, n) * (hi - lo), _EPS, 1 - _EPS))
+        r = self._corr
+        rest = np.r_[0:k, k + 1:len(r)]
+        cov = r[np.ix_(rest, rest)] - np.outer(r[rest, k], r[k, rest])
+        w, v = np.linalg.eigh((cov + cov.T) / 2)  # a symmetric root: the conditional covariance may be singular
+        root = v * np.sqrt(np.clip(w, 0.0, None))
+        z = np.empty((n, len(r)))
+        z[:, k] = zk
+        z[:, rest] = zk[:, None] * r[rest, k] + rng.standard_normal((n, len(rest))) @ root.T
+        out = self._decode(z)
+        # the interval's edges are clipped at _EPS; a value drawn right on an edge is redrawn by rejection
+        bad = ~meets(out, conditions)
+        if bad.any():
+            out = pl.concat([out.filter(~bad), rejection_sample(self, self._sample, int(bad.sum()), seed + 1,
+                                                                conditions)])
+        return out
+
+    def _decode(self, z: np.ndarray) -> pl.DataFrame:
         u = np.clip(ndtr(z), _EPS, 1 - _EPS)
         decoded: dict[str, np.ndarray] = {}
         null_masks: dict[str, np.ndarray] = {}

@@ -72,6 +72,7 @@ class TabularDiffusion(TorchGenerator):
     }
     MODULES = ("model",)
     TRANSIENT = ("_opt", "_sched")
+    FIXES_GROUPS = True  # a condition's group is revealed from the first sampling step
 
     def _validate_model_params(self) -> None:
         self._positive("lr", "steps", "time_dim", "min_steps_per_epoch")
@@ -141,6 +142,8 @@ class TabularDiffusion(TorchGenerator):
         mask_level = torch.tensor(g.sizes, dtype=torch.long, device=device)
         x = torch.randn(n, s, device=device)
         state = mask_level.expand(n, g.count).clone()
+        for j, level in (getattr(self, "_fixed", None) or {}).items():  # sample(conditions=...): revealed from the
+            state[:, j] = level  # start, so every step denoises the rest given it (inpainting)
         grid = torch.linspace(1.0, 0.0, self.params["steps"] + 1, device=device)
         for i in range(self.params["steps"]):
             t, r = grid[i], grid[i + 1]

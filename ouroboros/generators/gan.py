@@ -115,6 +115,7 @@ class TabularGAN(TorchGenerator):
         "spikes": (bool, False),
     }
     MODULES = ("generator", "critic")
+    FIXES_GROUPS = True  # conditions on categorical columns go through the conditional vector
     DP_MODULES = (("critic", "_opt_d"),)  # dp hook: only the critic sees real rows (ouroboros.privacy.gan)
     TRANSIENT = ("_opt_g", "_opt_d", "_real", "_rows_by_level", "_level_start", "_level_count", "_train_freq",
                  "_ema", "_ema_steps", "_d_steps")
@@ -364,15 +365,27 @@ class TabularGAN(TorchGenerator):
         return num, codes
 
     def _generate_raw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        fixed = getattr(self, "_fixed", None) or {}  # sample(conditions=...): {group: level}
         if len(self._cond_groups):
             _, _, cond = self._draw_condition(n, self._freq)
+            position = {g: k for k, g in enumerate(self._cond_groups.tolist())}
+            # the generator was trained with one condition at a time: the first fixed group is its condition,
+            # any other fixed group is set in the output below
+            for g, level in fixed.items():
+                if g in position:
+                    cond.zero_()
+                    cond[:, self._cond_offsets[position[g]] + level] = 1.0
+                    break
         else:
             cond = torch.zeros(n, 0, device=self._device)
         out = self.generator(torch.cat([self._noise(n), cond], dim=1))
         s = self._n_num
         bias = getattr(self, "_group_bias", None)
         logits = out[:, s:] if bias is None else out[:, s:] + bias
-        return out[:, :s], self._groups.sample(logits)
+        codes = self._groups.sample(logits)
+        for g, level in fixed.items():
+            codes[:, g] = level
+        return out[:, :s], codes
 
     def _extra_state(self) -> dict[str, torch.Tensor]:
         return {"freq": self._freq, "calibration": self._calibration, "group_bias": self._group_bias}

@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from ouroboros.generators.base import Generator, GeneratorError, ProgressCallback
-from ouroboros.generators.encoding import TableEncoder
+from ouroboros.generators.base import Conditions, Generator, GeneratorError, ProgressCallback, rejection_sample
+from ouroboros.generators.encoding import TableEncoder, _level_codes
 from ouroboros.generators.groups import Groups
 
 ENCODER_FILE = "encoder.json"
@@ -160,6 +160,38 @@ class TorchGenerator(Generator):
         if getattr(self, "_dp", None) is not None:
             return self._dp.batches(self._device)
         return batches(n, batch, self._device)
+
+    # the family's `_generate` honours `self._fixed` ({group: level}: every row takes that level); False: conditions
+    # are met by rejection sampling only
+    FIXES_GROUPS: ClassVar[bool] = False
+
+    def _sample_conditioned(self, n: int, seed: int, conditions: Conditions) -> pl.DataFrame:
+        """Conditions on categorical groups are fixed in the model where the family can (`FIXES_GROUPS`); the
+        rest (a rare value behind the "other" level, an integer with a continuous encoding, a family that cannot)
+        are met by rejection sampling on top."""
+        fixed, rest = {}, {}
+        groups = {g.column: j for j, g in enumerate(self._encoder.groups) if g.role == "levels"}
+        for name, value in conditions.items():
+            i = next(i for i, c in enumerate(self._encoder.columns) if c.name == name)
+            c = self._encoder.columns[i]
+            level = int(_level_codes(c, pl.Series(name, [value]))[0]) if i in groups else -1
+            exact = level >= 0 and level != c.other and c.levels[level] is not None and (
+                str(c.levels[level]) == str(value) if isinstance(value, str) else c.levels[level] == value)
+            if self.FIXES_GROUPS and exact:
+                fixed[groups[i]] = level
+            else:
+                rest[name] = value
+
+        def draw(rows: int, s: int) -> pl.DataFrame:
+            self._fixed = fixed
+            try:
+                return self._sample(rows, s)
+            finally:
+                self._fixed = {}
+
+        if not rest:
+            return draw(n, seed)
+        return rejection_sample(self, draw, n, seed, rest)
 
     def _sample(self, n: int, seed: int) -> pl.DataFrame:
         nums, codes = [], []
