@@ -192,6 +192,21 @@ def test_chain_epsilon_composes_over_generations_that_see_real_rows():
     assert json.loads(json.dumps(c2)) == c2
 
 
+def test_chain_delta_composes_where_epsilon_does():
+    dp = {"epsilon_spent": 2.0, "delta": 1e-5}
+    g0 = chain_entry(0, dp, {"real": 100}, {})
+    assert g0["chain_delta"] == pytest.approx(1e-5)
+    assert chain_entry(1, dp, {"gen_0": 100}, {0: g0})["chain_delta"] == pytest.approx(1e-5)  # post-processing
+    a1 = chain_entry(1, dp, {"real": 20, "gen_0": 80}, {0: g0})
+    assert a1["chain_delta"] == pytest.approx(2e-5)
+    c2 = chain_entry(2, dp, {"real": 100, "gen_0": 100, "gen_1": 100}, {0: g0, 1: a1})
+    assert c2["chain_delta"] == pytest.approx(3e-5)  # each generation's δ once, as its ε
+    # without DP on real rows δ is unbounded too (null), as is an old record that carried no δ
+    assert chain_entry(1, dp, {"gen_0": 100}, {0: chain_entry(0, None, {"real": 100}, {})})["chain_delta"] is None
+    old = {k: v for k, v in g0.items() if k not in ("chain_delta", "delta_by_generation")}
+    assert chain_entry(1, dp, {"gen_0": 100}, {0: old})["chain_delta"] is None
+
+
 # -- membership attack ----------------------------------------------------------------------------------------
 
 def test_membership_attack_flags_copies_and_not_fresh_samples():
