@@ -41,12 +41,17 @@ def validation_split(real_train: pl.DataFrame, seed: int = 0, key=None,
     return real_train.filter(~mask), real_train.filter(mask)
 
 
+def subsample_index(n: int, rows: int, seed: int) -> np.ndarray | None:
+    """Sorted row positions of a seeded subsample of `rows` out of `n` (None: keep all)."""
+    if n <= rows:
+        return None
+    return np.sort(np.random.default_rng([seed, 0x5EB]).choice(n, size=rows, replace=False))
+
+
 def subsample(df: pl.DataFrame, rows: int, seed: int) -> pl.DataFrame:
     """`rows` rows of `df` in their order, chosen with a seeded generator (all rows when it has no more)."""
-    if df.height <= rows:
-        return df
-    idx = np.sort(np.random.default_rng([seed, 0x5EB]).choice(df.height, size=rows, replace=False))
-    return df[idx.tolist()]
+    idx = subsample_index(df.height, rows, seed)
+    return df if idx is None else df[idx.tolist()]
 
 
 @dataclass

@@ -42,6 +42,7 @@ from ouroboros.chain.bakeoff import (
     indicator_name,
     refused_by,
     run_bakeoff,
+    subsample_index,
 )
 from ouroboros.chain.budget import FitPlan, plan_fit
 from ouroboros.config import AUTO, GateConfig, StudyConfig
@@ -217,13 +218,6 @@ def strategies_for(study: StudyConfig, generation: int, gated: bool) -> list[Str
     if not gated:
         return [First()]
     return [First(), NextCandidate(), MoreEpochs()]
-
-
-def subsample_index(n: int, rows: int, seed: int) -> np.ndarray | None:
-    """Sorted row positions of a seeded subsample of `rows` out of `n` (None: keep all)."""
-    if n <= rows:
-        return None
-    return np.sort(np.random.default_rng([seed, 0x5EB]).choice(n, size=rows, replace=False))
 
 
 def _failures(card: Scorecard) -> list[dict]:
