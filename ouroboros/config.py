@@ -66,6 +66,10 @@ class StudyConfig(_Strict):
                                          "more epochs); [] stops the chain at the first refusal")
     max_lam: float = Field(0.5, ge=0.0, le=1.0, description="mitigation 'anchor': the highest real share it may "
                            "raise a pool to")
+    target_share: dict[str, float] | None = Field(None, description="rebalance the target: {class: share} of "
+                                                  "every batch (e.g. {yes: 0.5}); unnamed classes share the rest "
+                                                  "in their real proportions. The gate judges such a batch against "
+                                                  "real rows stratified to the same mix (ouroboros/rebalance.py)")
     gate_mode: Literal["block", "observe"] = Field("block", description="observe: the gate scores every batch but "
                                                    "does not stop the chain (an unguarded chain, for comparison); "
                                                    "such batches never reach training_set or an approved alias")

@@ -48,6 +48,7 @@ from ouroboros.chain.budget import DEFAULT_COLUMNS, FitPlan, plan_fit
 from ouroboros.config import AUTO, GateConfig, StudyConfig
 from ouroboros.generators import GeneratorError, create
 from ouroboros.quality import Scorecard, evaluate
+from ouroboros.rebalance import draw_batch
 
 MAX_ATTEMPTS = 3  # looks at real_holdout per step: each one raises the final judge's false-approval rate
 # The step's budget, in thirds: the bake-off (generation 0 of `auto`), the first fit, and repair or mitigation.
@@ -316,8 +317,10 @@ def run_step(pool_rows: pl.DataFrame, study: StudyConfig, gate: GateConfig, gene
         fit_seconds = time.perf_counter() - fit_started
         card = None
         if gated:
-            batch = gen.sample(batch_rows, seed=proposal.seed + BATCH_SEED_OFFSET)  # what the batch asset samples
-            card = evaluate(batch, reference, real_holdout, gate, target=target, id_columns=id_columns)
+            batch = draw_batch(gen, batch_rows, proposal.seed + BATCH_SEED_OFFSET, target, study.target_share,
+                               reference[target] if target in reference.columns else None)  # as the batch asset
+            card = evaluate(batch, reference, real_holdout, gate, target=target, id_columns=id_columns,
+                            target_share=study.target_share)
             looks += 1
         attempt = Attempt(
             len(state.attempts) + 1, proposal.strategy, proposal.family, proposal.plan.epochs, rows.height,
