@@ -8,15 +8,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ouroboros.errors import ConfigError  # noqa: F401 - re-exported: defined in the leaf errors module
 from ouroboros.images.config import ImageConfig
 
 Policy = Literal["replace", "accumulate", "anchor"]
 Mitigation = Literal["verify", "anchor", "refit"]
 AUTO = "auto"  # a study family chosen by a bake-off on a validation split of real_train (ouroboros.chain.bakeoff)
-
-
-class ConfigError(ValueError):
-    """The config file is missing or wrong; the message names the file and the setting."""
 
 
 class _Strict(BaseModel):

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from ouroboros.config import ConfigError
+from ouroboros.errors import ConfigError
 
 TargetShare = Mapping[str, float]
 
