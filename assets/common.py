@@ -27,13 +27,14 @@ def table_metadata(df: pl.DataFrame, schema: TableSchema | None = None) -> dict:
         if spec is None:
             return dg.TableColumn(name, str(dtype))
         role = ROLE_TEXT.get(spec.role, f"{spec.kind.value}: modelled by the generators and judged by the gate")
+        if spec.role_reason:  # why it was taken as an identifier (a row index 1..n, named like one, ...)
+            role = f"{role} ({spec.role_reason})"
         return dg.TableColumn(name, str(dtype), description=role, tags={"role": spec.role.value})
 
     meta = {"dagster/row_count": df.height,
             "dagster/column_schema": dg.TableSchema(columns=[column(n, t) for n, t in df.schema.items()])}
     if schema is not None:
-        meta["regenerated_columns"] = dg.MetadataValue.json(
-            {c.name: c.role.value for c in schema.columns if c.role != ColumnRole.VALUE})
+        meta["regenerated_columns"] = dg.MetadataValue.json(schema.identifiers())  # column -> why
     return meta
 
 

@@ -67,6 +67,7 @@ def run_table(name: str, spec: dict, config, study, out: Path, do_score: bool, t
     import torch
 
     from ouroboros.chain.step import BATCH_SEED_OFFSET, run_step
+    from ouroboros.schema import infer_schema
     from ouroboros.split import train_holdout_split
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -81,9 +82,12 @@ def run_table(name: str, spec: dict, config, study, out: Path, do_score: bool, t
     step_seconds = time.perf_counter() - started
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
-    train.write_parquet(folder / "train.parquet")
-    holdout.write_parquet(folder / "holdout.parquet")
-    result.generator.sample(train.height, seed=result.seed + BATCH_SEED_OFFSET).write_parquet(
+    # identifier columns (a row index, a key) are regenerated, never modelled: scored, they would let XGBoost
+    # tell synthetic rows from real ones by the id's range alone, and put a meaningless feature into TSTR
+    ids = list(infer_schema(train, target=target, id_columns=config.data.id_columns).identifiers())
+    train.drop(ids).write_parquet(folder / "train.parquet")
+    holdout.drop(ids).write_parquet(folder / "holdout.parquet")
+    result.generator.sample(train.height, seed=result.seed + BATCH_SEED_OFFSET).drop(ids).write_parquet(
         folder / "synthetic.parquet")
     (folder / "step.json").write_text(json.dumps(result.summary(), indent=1, default=str))
     scores = score(folder, target) if do_score else None

@@ -38,12 +38,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ouroboros.errors import CanonicalError  # noqa: F401 - re-exported: defined in the leaf errors module
+
 TABLE_RULE = "ouroboros-table/v2"  # layout of `table_digest` (v1 was sha256 over polars' hash_rows)
 _NAN = np.uint64(0x7FF8000000000000)
-
-
-class CanonicalError(TypeError):
-    """A column has a dtype without a canonical encoding; the message names it."""
 
 
 def dtype_name(dtype: pl.DataType) -> str:

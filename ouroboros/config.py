@@ -8,15 +8,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ouroboros.errors import ConfigError  # noqa: F401 - re-exported: defined in the leaf errors module
 from ouroboros.images.config import ImageConfig
 
 Policy = Literal["replace", "accumulate", "anchor"]
 Mitigation = Literal["verify", "anchor", "refit"]
 AUTO = "auto"  # a study family chosen by a bake-off on a validation split of real_train (ouroboros.chain.bakeoff)
-
-
-class ConfigError(ValueError):
-    """The config file is missing or wrong; the message names the file and the setting."""
 
 
 class _Strict(BaseModel):
@@ -66,6 +63,10 @@ class StudyConfig(_Strict):
                                          "more epochs); [] stops the chain at the first refusal")
     max_lam: float = Field(0.5, ge=0.0, le=1.0, description="mitigation 'anchor': the highest real share it may "
                            "raise a pool to")
+    target_share: dict[str, float] | None = Field(None, description="rebalance the target: {class: share} of "
+                                                  "every batch (e.g. {yes: 0.5}); unnamed classes share the rest "
+                                                  "in their real proportions. The gate judges such a batch against "
+                                                  "real rows stratified to the same mix (ouroboros/rebalance.py)")
     gate_mode: Literal["block", "observe"] = Field("block", description="observe: the gate scores every batch but "
                                                    "does not stop the chain (an unguarded chain, for comparison); "
                                                    "such batches never reach training_set or an approved alias")

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet
 
 from ouroboros.config import LandingConfig
+from ouroboros.errors import LandingReadError  # noqa: F401 - re-exported: defined in the leaf errors module
 from ouroboros.quality.contract import Contract, Rule, pandas_dtype_name
 from ouroboros.schema import ColumnKind, ColumnRole, TableSchema
 from ouroboros.tables import TableReadError, read_table
@@ -58,14 +59,6 @@ def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
 TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zst")
 LANDING_FORMATS = (*CSV_SUFFIXES, ".parquet", ".pq")
-
-
-class LandingReadError(TableReadError):
-    """A landed file could not be read; `code` is the quarantine reason (unsupported_format, encoding, ...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def is_landing_candidate(name: str) -> bool:

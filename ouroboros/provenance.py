@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from ouroboros.errors import ProvenanceError  # noqa: F401 - re-exported: defined in the leaf errors module
+
 REAL, SYNTHETIC = "real", "synthetic"
 ORIGIN_SCHEMA: dict[str, pl.DataType] = {
     "_origin": pl.String(),              # "real" or "synthetic"
@@ -22,10 +24,6 @@ ORIGIN_SCHEMA: dict[str, pl.DataType] = {
     "_origin_row": pl.Int64(),           # the row's index in that table
 }
 GROUP = ["_origin", "_origin_study", "_origin_generation", "_origin_fingerprint"]
-
-
-class ProvenanceError(ValueError):
-    """Rows and origins do not fit together; the message says which column or count."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from enum import Enum
 import numpy as np
 import polars as pl
 
+from ouroboros.errors import SchemaError  # noqa: F401 - re-exported: defined in the leaf errors module
+
 
 class ColumnKind(str, Enum):
     CONTINUOUS = "continuous"
@@ -25,10 +27,6 @@ class ColumnRole(str, Enum):
     VALUE = "value"  # modelled by the generators and judged by the gate
     ID = "id"  # an identifier: never modelled; fresh unique values of the same type and format are made
     TEXT = "text"  # free text: never modelled jointly; regenerated from common words (ouroboros.identifiers)
-
-
-class SchemaError(ValueError):
-    """Raised when a table cannot be modelled; the message names the column and what to do."""
 
 
 INTEGER_DTYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)

@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from ouroboros.canonical import hash_rows, row_bytes
+from ouroboros.errors import SplitError  # noqa: F401 - re-exported: defined in the leaf errors module
 
 HASH = "blake2b-64/v2"  # name of the rule below; recorded beside the table so a change of rule is noticed
 HASH_V1 = "blake2b-64/v1"  # the old text-based rule: only for lakes split under it
@@ -36,10 +37,6 @@ RULES = (HASH, HASH_V1)
 _COPY = "\x00copy"  # the copy-number cell appended to a row without a key (a name no column can collide with)
 _NULL = "\x00"
 _SEP = "\x1f"
-
-
-class SplitError(ValueError):
-    """The table or the split settings cannot be split; the message names the column or setting."""
 
 
 def key_columns(df: pl.DataFrame, key: str | Sequence[str] | None) -> list[str]:

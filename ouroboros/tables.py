@@ -7,11 +7,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from ouroboros.errors import TableReadError  # noqa: F401 - re-exported: defined in the leaf errors module
+
 SUPPORTED_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".csv.zst")
-
-
-class TableReadError(ValueError):
-    """A file could not be read as a table; the message names the file and the fix."""
 
 
 def read_table(path: str | Path) -> pl.DataFrame:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import polars as pl
 
 from ouroboros.canonical import table_digest
+from ouroboros.errors import GateRefusal  # noqa: F401 - re-exported: defined in the leaf errors module
 
 FINGERPRINT_PREFIX = "fp2-"  # rule fp/v2: BLAKE2b-256 of ouroboros.canonical.table_digest; v1 (bare sha256
 # hex over polars' hash_rows, unstable across polars versions) is recognised only to say why it stopped matching
@@ -104,10 +105,6 @@ class Verdict:
         note = (LEGACY_FINGERPRINT_NOTE if missing and any(is_legacy_fingerprint(r.batch_fingerprint) for r in records)
                 else "")
         return cls(asset, fingerprint_, passed, checks, failures, scores, missing, note=note)
-
-
-class GateRefusal(RuntimeError):
-    """A batch without a passing verdict was offered to training; the message says which and why."""
 
 
 def require_approved(verdict: Verdict) -> Verdict:

@@ -100,3 +100,14 @@ def test_a_float_row_index_is_regenerated_not_modelled():
     out = create("copula", seed=0).fit(df).sample(200, seed=1)
     assert out.schema == df.schema
     assert out["rownames"].n_unique() == 200 and out["rownames"].min() > N  # fresh values, none of the real ones
+
+
+def test_the_ui_schema_says_which_columns_are_identifiers_and_why():
+    from assets.common import table_metadata
+
+    df = _frame(rownames=np.arange(1, N + 1))
+    meta = table_metadata(df, infer_schema(df))
+    why = meta["regenerated_columns"].data["rownames"]
+    assert "row index" in why
+    described = {c.name: c.description for c in meta["dagster/column_schema"].columns}
+    assert why in described["rownames"] and "row index" not in (described["x1"] or "")

@@ -28,7 +28,7 @@ from ouroboros.split import row_unit
 
 VALIDATION_FRACTION = 0.2
 VALIDATION_SALT = 0x0B0E0FF  # added to data.seed: a salt no train/holdout split uses
-BAKEOFF_SHARE = 0.5  # of the step's budget; the rest goes to the chosen candidate's fits on the whole pool
+BAKEOFF_SHARE = 1 / 3  # of the step's budget; the rest goes to the chosen candidate's fits on the whole pool
 MAX_VALIDATION_ROWS = 5000
 
 
@@ -161,10 +161,11 @@ def run_bakeoff(real_train: pl.DataFrame, candidates: Sequence[str], budget_seco
         raise ValueError(f"family 'auto' needs at least a few rows on each side of the validation split; "
                          f"real_train has {real_train.height}: set a family explicitly")
     share = budget_seconds * BAKEOFF_SHARE / len(candidates)
+    width = fit_side.width - sum(c in fit_side.columns for c in id_columns)
     out: list[Candidate] = []
     for family in candidates:
         own = family_params(family, params)
-        plan: FitPlan = plan_fit(family, share, fit_side.height, own.get("epochs"))
+        plan: FitPlan = plan_fit(family, share, fit_side.height, own.get("epochs"), columns=width)
         rows = subsample(fit_side, plan.rows, seed)
         started = time.perf_counter()
         try:

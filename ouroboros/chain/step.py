@@ -44,12 +44,18 @@ from ouroboros.chain.bakeoff import (
     run_bakeoff,
     subsample_index,
 )
-from ouroboros.chain.budget import FitPlan, plan_fit
+from ouroboros.chain.budget import DEFAULT_COLUMNS, FitPlan, plan_fit
 from ouroboros.config import AUTO, GateConfig, StudyConfig
 from ouroboros.generators import GeneratorError, create
 from ouroboros.quality import Scorecard, evaluate
+from ouroboros.rebalance import draw_batch
 
 MAX_ATTEMPTS = 3  # looks at real_holdout per step: each one raises the final judge's false-approval rate
+# The step's budget, in thirds: the bake-off (generation 0 of `auto`), the first fit, and repair or mitigation.
+# Every generation of an auto chain (and every step that may repair) gives its first fit the same third, so the
+# generations of a chain are trained alike and what changes between them is the data, not the compute. A step
+# that fits once and nothing else (a named family, no gate in the step) gives its one fit the whole budget.
+FIRST_SHARE = 1 / 3
 BATCH_SEED_OFFSET = 7919  # the batch asset samples with the generator's seed + this
 
 
@@ -157,6 +163,8 @@ class LoopState:
     order: list[str]  # candidate families in the order to try (the bake-off's ranking, or the one family)
     remaining_seconds: float  # planned (cost model), so the same inputs always make the same choices
     attempts_left: int
+    first_seconds: float = 0.0  # the first fit's share (FIRST_SHARE of the step's budget; 0: an equal share)
+    pool_columns: int = DEFAULT_COLUMNS  # the pool's width, for the cost model
     attempts: list[Attempt] = field(default_factory=list)
     proposals: list[Proposal] = field(default_factory=list)
 
@@ -167,7 +175,7 @@ class LoopState:
                  epochs: int | None = None) -> Proposal:
         own = family_params(family, self.study.params) if self.study.family == AUTO else dict(self.study.params)
         top = epochs or own.get("epochs")
-        plan = plan_fit(family, seconds, self.pool_rows, top)
+        plan = plan_fit(family, seconds, self.pool_rows, top, columns=self.pool_columns)
         return Proposal(strategy, family, plan.apply(own), plan, self.seed if seed is None else seed)
 
 
@@ -186,7 +194,8 @@ class First(Strategy):
     def propose(self, state: LoopState) -> Proposal | None:
         if state.proposals:
             return None
-        return state.proposal(self.name, state.order[0], state.share())
+        return state.proposal(self.name, state.order[0], min(state.first_seconds or state.share(),
+                                                              state.remaining_seconds))
 
 
 class NextCandidate(Strategy):
@@ -277,8 +286,10 @@ def run_step(pool_rows: pl.DataFrame, study: StudyConfig, gate: GateConfig, gene
     reference = real_train if real_train is not None else pool_rows
     gated = requested == AUTO and generation == 0 and real_holdout is not None
     batch_rows = batch_rows or study.rows or reference.height
+    first = study.budget_seconds * FIRST_SHARE if requested == AUTO or gated else budget
+    width = pool_rows.width - sum(c in pool_rows.columns for c in id_columns)
     state = LoopState(study, pool_rows.height, seed, order, budget,
-                      attempts_left=max_attempts if gated else 1)
+                      attempts_left=max_attempts if gated else 1, first_seconds=first, pool_columns=width)
     strategies = strategies_for(study, generation, gated)
     kept: tuple[Attempt, object, Proposal, np.ndarray | None] | None = None
     looks = 0
@@ -306,8 +317,10 @@ def run_step(pool_rows: pl.DataFrame, study: StudyConfig, gate: GateConfig, gene
         fit_seconds = time.perf_counter() - fit_started
         card = None
         if gated:
-            batch = gen.sample(batch_rows, seed=proposal.seed + BATCH_SEED_OFFSET)  # what the batch asset samples
-            card = evaluate(batch, reference, real_holdout, gate, target=target, id_columns=id_columns)
+            batch = draw_batch(gen, batch_rows, proposal.seed + BATCH_SEED_OFFSET, target, study.target_share,
+                               reference[target] if target in reference.columns else None)  # as the batch asset
+            card = evaluate(batch, reference, real_holdout, gate, target=target, id_columns=id_columns,
+                            target_share=study.target_share)
             looks += 1
         attempt = Attempt(
             len(state.attempts) + 1, proposal.strategy, proposal.family, proposal.plan.epochs, rows.height,

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
+from ouroboros.errors import GeneratorError  # noqa: F401 - re-exported: defined in the leaf errors module
 from ouroboros.schema import ColumnKind, ColumnRole, TableSchema, conform, infer_schema
 
 # Called by fit with (epoch, {loss name: value}) so the caller can log progress wherever it likes.
@@ -23,10 +24,6 @@ REJECTION_BUDGET = 200
 REJECTION_ROUNDS = 8
 
 Conditions = dict[str, Any]
-
-
-class GeneratorError(ValueError):
-    """A generator was misused or misconfigured; the message says which setting or call and what to do."""
 
 
 class Generator(ABC):

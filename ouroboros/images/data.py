@@ -8,11 +8,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ouroboros.errors import ImageDataError  # noqa: F401 - re-exported: defined in the leaf errors module
+
 BUILTIN = {"sklearn:digits"}
-
-
-class ImageDataError(ValueError):
-    """The image source cannot be read; the message names the file and what to do."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ too small for are listed in `skipped`, with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -22,6 +22,7 @@ from ouroboros.quality.gate_privacy import exact_copy_rate, score_privacy
 from ouroboros.quality.gate_schema import score_schema
 from ouroboros.quality.gate_utility import score_utility
 from ouroboros.quality.judge import CHECKS, Failure, Judge, Scorecard
+from ouroboros.rebalance import resolve_shares, stratify
 from ouroboros.schema import TableSchema
 
 __all__ = ["CHECKS", "Failure", "Scorecard", "evaluate", "exact_copy_rate"]
@@ -35,11 +36,22 @@ def evaluate(
     schema: TableSchema | None = None,
     target: str | None = None,
     id_columns: Sequence[str] = (),
+    target_share: Mapping[str, float] | None = None,
 ) -> Scorecard:
     """Score a batch on fidelity, diversity, privacy, utility (with a `target`) and collapse indicators;
-    `passed` says whether it may feed training. Identifier and free-text columns are left out."""
+    `passed` says whether it may feed training. Identifier and free-text columns are left out.
+
+    `target_share` (a rebalanced batch, `study.target_share`): the shape, association, collapse and detection
+    tests compare the batch with real_train and real_holdout stratified to the batch's class mix; privacy counts
+    copies against all of real_train, and the downstream model is scored on real_holdout as it is
+    (`ouroboros.rebalance` says why)."""
     config = config or GateConfig()
     synthetic, real_train, real_holdout, schema = gate_view(synthetic, real_train, real_holdout, schema, id_columns)
+    full_train, full_holdout = real_train, real_holdout
+    if target_share and target is not None and target in real_train.columns:
+        shares = resolve_shares(real_train[target], target_share)
+        real_train = stratify(real_train, target, shares, config.seed + 41)
+        real_holdout = stratify(real_holdout, target, shares, config.seed + 43)
     if synthetic.columns != schema.names:
         f = Failure("contract", "columns", 0.0, 1.0, f"batch columns {synthetic.columns} != real {schema.names}")
         return Scorecard(passed=False, failures=[f], scores={})
@@ -54,8 +66,9 @@ def evaluate(
     score_collapse(j, synthetic, real_train, holdout, schema, config)
     encoder = Encoder.fit(real_train, schema)
     score_pairs(j, synthetic, real_train, holdout, schema, encoder, config)
-    score_privacy(j, synthetic, real_train, real_holdout, encoder, config)
+    score_privacy(j, synthetic, full_train, full_holdout, encoder, config)
     score_joint(j, synthetic, real_train, holdout, encoder, config)
     if target is not None and target in schema.names:
-        score_utility(j, synthetic, real_train, holdout, schema, target, config)
+        score_utility(j, synthetic, real_train, full_holdout if full_holdout.height >= 2 else None, schema, target,
+                      config)
     return j.verdict()
