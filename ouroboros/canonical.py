@@ -181,7 +181,7 @@ def row_bytes(df: pl.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndar
     return buf, offsets - offsets[0]
 
 
-def hash_rows(buf: np.ndarray, offsets: np.ndarray, key: bytes = b"", size: int = 8, trim: int = 0) -> np.ndarray:
+def blake2b_rows(buf: np.ndarray, offsets: np.ndarray, key: bytes = b"", size: int = 8, trim: int = 0) -> np.ndarray:
     """BLAKE2b (keyed with `key`, `size` bytes) of each row of a `row_bytes` buffer (less its last `trim`
     bytes), as big-endian integers when size is 8 (uint64), else as a (n, size) uint8 array."""
     mv, starts, ends = memoryview(buf), offsets[:-1].tolist(), (offsets[1:] - trim).tolist()
@@ -196,4 +196,4 @@ def row_digests(df: pl.DataFrame, columns: list[str] | None = None) -> np.ndarra
     """A 64-bit content hash of each row (columns in the given order, default all in frame order): equal rows
     get equal numbers in any process and library version (distinct rows collide with odds about n^2 / 2^65)."""
     buf, off = row_bytes(df, list(df.columns) if columns is None else columns)
-    return hash_rows(buf, off, key=TABLE_RULE.encode())
+    return blake2b_rows(buf, off, key=TABLE_RULE.encode())

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from ouroboros.canonical import hash_rows, row_bytes
+from ouroboros.canonical import blake2b_rows, row_bytes
 from ouroboros.errors import SplitError  # noqa: F401 - re-exported: defined in the leaf errors module
 
 HASH = "blake2b-64/v2"  # name of the rule below; recorded beside the table so a change of rule is noticed
@@ -67,18 +67,18 @@ def row_unit(df: pl.DataFrame, seed: int, key: str | Sequence[str] | None = None
     salt = f"{HASH}:{seed}".encode()
     if key is not None:
         buf, off = row_bytes(df, cols)
-        return _unit(hash_rows(buf, off, key=salt))
+        return _unit(blake2b_rows(buf, off, key=salt))
     # the i-th copy of a repeated row is its own row: copies are split like any others (a table of a few
     # distinct rows would otherwise put whole categories on one side). Which physical copy is "the i-th"
     # does not matter, they are identical; appending copies only adds higher numbers. The copy number is
     # counted over the canonical bytes (not polars' grouping, whose -0.0 / NaN equality is its own).
     table = df.select(cols).with_columns(pl.lit(0, dtype=pl.Int64).alias(_COPY))
     buf, off = row_bytes(table, [*cols, _COPY])
-    content = hash_rows(buf, off, key=b"copies", size=16, trim=9)  # the row without its copy cell
+    content = blake2b_rows(buf, off, key=b"copies", size=16, trim=9)  # the row without its copy cell
     copy = _occurrence(content)
     ends = off[1:] - 8  # the copy cell's int64 payload: the last 8 bytes of each row
     buf[ends[:, None] + np.arange(8)] = copy.astype("<i8").view(np.uint8).reshape(-1, 8)
-    return _unit(hash_rows(buf, off, key=salt))
+    return _unit(blake2b_rows(buf, off, key=salt))
 
 
 def _unit(hashed: np.ndarray) -> np.ndarray:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -13,34 +17,97 @@ import deltalake
 import polars as pl
 from deltalake.exceptions import TableNotFoundError
 
+from ouroboros import faultpoints
 from ouroboros.verdict import GATE_CHECKS, CheckRecord, Verdict, fingerprint, rules_key
 
 LEDGER_PREFIX = "ouroboros."  # commit metadata keys of the real table's ledger (file hash, name, archive, rows)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file and rename, so a crash never leaves a half-written file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+# Temp files and folders of the atomic writers: `.<name>.tmp-<pid>-<host>-<random>`, beside their target. Readers
+# open exact names or match a suffix (`*.json`), so a temp name (leading dot, no suffix of its own) is never read.
+# A process killed between writing and renaming leaves one behind; the next write of the same target removes it
+# when its writer (same host, by pid) is gone, and says so in the run log. A temp of a live writer (a concurrent
+# write) or of another host (a shared volume) is left alone.
+TEMP_MARK = ".tmp-"
+_HOST = hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
+_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-(?P<host>[0-9a-f]{8})-[^/]*$")
+
+
+def temp_prefix(path: Path) -> str:
+    return f".{path.name}{TEMP_MARK}{os.getpid()}-{_HOST}-"
+
+
+def is_temp(name: str) -> bool:
+    """True for the name of an atomic writer's temp file or folder (what readers must never take for data)."""
+    return _TEMP.match(name) is not None
+
+
+def _alive(pid: int) -> bool:
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def sweep_stale_temps(path: Path) -> list[Path]:
+    """Remove what a killed write of `path` left beside it (temp files or folders of dead writers on this host)."""
+    removed = []
+    if not path.parent.exists():
+        return removed
+    for p in path.parent.glob(f".{glob.escape(path.name)}{TEMP_MARK}*"):
+        m = _TEMP.match(p.name)
+        if m is None or m["name"] != path.name or m["host"] != _HOST or _alive(int(m["pid"])):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+        dg.get_dagster_logger("ouroboros.lake").warning(
+            f"{path}: removed {p.name}, left by process {m['pid']}, which died before renaming it into place (killed "
+            "mid-write); readers never saw it, the file itself is the last complete version")
+    return removed
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write via a temp file beside `path` and rename, so a crash never leaves a half-written file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path))
+    try:
+        write(fd, tmp)
+        faultpoints.hit(f"write:{path.name}", path)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}; the file was left as it was "
+                      "(its partial temp file removed)", str(path)) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    def write(fd: int, _tmp: str) -> None:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes reach the disk before the rename makes them the file
+
+    _atomic_write(path, write)
 
 
 def atomic_write_parquet(path: Path, df: pl.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
+    def write(fd: int, tmp: str) -> None:
+        os.close(fd)
         df.write_parquet(tmp, compression="zstd")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+
+    _atomic_write(path, write)
 
 
 def atomic_write_json(path: Path, obj) -> None:
@@ -98,7 +165,8 @@ class LakeResource(dg.ConfigurableResource):
         """The gate's verdict on this version of the batch, from the check records stored beside it; given
         `rules` (`ouroboros.verdict.rules_key`), only records made under those rules and real data count."""
         folder = self.verdict_dir(batch_key)
-        records = [CheckRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
+        records = [CheckRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))
+                   if not p.name.startswith(".")] if folder.exists() else []  # never a temp (is_temp)
         verdict = Verdict.combine(batch_key, records, batch_fingerprint, required, rules)
         return verdict.with_lineage(self.read_lineage(batch_key, batch_fingerprint))
 
@@ -143,10 +211,17 @@ class LakeResource(dg.ConfigurableResource):
     def replace_dir(self, target: Path, build) -> Path:
         """Build a folder next to `target` with `build(tmp_path)` and swap it in whole."""
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        sweep_stale_temps(target)
+        old = target.with_name(f".{target.name}.old")
+        if old.exists() and not target.exists():
+            # a process died between the two renames below: the old version waits in `old` and is dropped once
+            # the new one is in place
+            dg.get_dagster_logger("ouroboros.lake").warning(
+                f"{target}: missing, with {old.name} beside it: an earlier swap was killed half-way; replacing it now")
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=temp_prefix(target)))
         try:
             build(tmp)
-            old = target.with_name(f".{target.name}.old")
+            faultpoints.hit(f"replace_dir:{target.name}", target)
             if target.exists():
                 shutil.rmtree(old, ignore_errors=True)
                 os.replace(target, old)
@@ -182,8 +257,10 @@ class LakeResource(dg.ConfigurableResource):
 
     def append_real(self, df: pl.DataFrame, metadata: dict[str, str]) -> int:
         """Append `df` as one atomic Delta commit carrying `metadata`; returns the new version."""
+        faultpoints.hit("real_table.append")
         deltalake.write_deltalake(self.real_table_uri(), df.to_arrow(), mode="append",
                                   commit_properties=deltalake.CommitProperties(custom_metadata=metadata))
+        faultpoints.hit("real_table.committed")
         return deltalake.DeltaTable(self.real_table_uri()).version()
 
     def read_real(self, version: int | None = None) -> pl.DataFrame:

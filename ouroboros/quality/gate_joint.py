@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from ouroboros.canonical import row_digests
 from ouroboros.config import GateConfig
 from ouroboros.quality.encoding import Encoder
 from ouroboros.quality.gate_fidelity import sample
@@ -48,10 +49,12 @@ def score_joint(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, holdout: pl.Da
 def _mode(j: Judge, syn: pl.DataFrame, train: pl.DataFrame, config: GateConfig) -> None:
     """Share of the batch taken by its most repeated row, against that row's share in real_train (exact
     conditional test, times the number of rows the batch repeats: any of them could have been the top one)."""
-    hashes = syn.hash_rows(seed=0).rename("h").value_counts(sort=True, name="count")
+    # row identity by the project's canonical encoding, not polars' hash_rows (documented as unstable across
+    # versions): the same batch scores the same mode share under any polars
+    hashes = pl.Series("h", row_digests(syn)).value_counts(sort=True, name="count")
     top, x = hashes["h"][0], int(hashes["count"][0])
     repeated = int((hashes["count"] >= 2).sum())
-    c = int((train.hash_rows(seed=0) == top).sum())
+    c = int((row_digests(train, syn.columns) == top).sum())
     share, real_share = x / syn.height, c / max(train.height, 1)
     j.scores.update({"joint.mode_share": share, "joint.mode_share.real": real_share,
                      "joint.repeated_rows": float(repeated)})
