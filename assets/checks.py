@@ -9,11 +9,17 @@ privacy   exact and near copies and closer-to-train share against every real_tra
           real_holdout rows judged the same way; DCR, NNDR
 collapse  against the fixed real anchor: variance ratio, tail mass, category and rare-category survival
 
-A blocking failure (beyond the user's threshold AND beyond noise: docs/gate.md) is an ERROR-severity failed
-check (downstream steps in the run do not start); a soft-limit breach alone is a WARN-severity failed check,
-which does not block, and the stored record still approves. Each check stores its judgement beside the batch
-(one file per check, keyed by the batch's content fingerprint and the rules key: gate settings, target,
-real_train and real_holdout), so consumers in later runs refuse a batch never approved under today's rules.
+A refusal is an outcome, not a crash. A blocking failure (beyond the user's threshold AND beyond noise:
+docs/gate.md) is a failed check that does not fail its step: Dagster fails the step (and the run) of any
+failed check whose severity is ERROR and that is `blocking`, so a refusal is reported with severity WARN,
+`verdict: refused` in its metadata and a description starting "REFUSED", and one warning line in the run log
+(batch, check, indicator, value, limit). The checks stay `blocking=True` for what that still gives: every
+consumer of the batch starts only after all four checks judged it. The block itself is the stored verdict: each
+check stores its judgement beside the batch (one file per check, keyed by the batch's content fingerprint and
+the rules key: gate settings, target, real_train and real_holdout), and every consumer reads it
+(`assets.lineage`): the next generation makes no output when an input batch was refused (Dagster then skips
+everything after it), and training_set never takes a refused batch, in this run or any later one. A soft-limit
+breach alone passes the check (the batch is approved) and says so in its description and metadata.
 """
 
 
@@ -85,15 +91,33 @@ def _log_to_generation_run(mlflow_tracking: MlflowResource, run_id: str, check: 
 
 
 def _result(check: str, passed: bool, warnings: list, metadata: dict, description: str | None) -> dg.AssetCheckResult:
-    """ERROR when a hard limit failed (blocks); WARN when only soft limits did (reported, does not block)."""
+    """A refusal: failed, severity WARN (an ERROR would fail the step and the run: a refusal is an outcome, not a
+    crash), `verdict: refused`; the block is the stored verdict every consumer reads. Soft limits only: passed
+    (the batch is approved), with the breaches in the description and metadata."""
     if not passed:
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, description=description,
-                                   metadata=metadata)
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                   description=f"REFUSED by the gate ({check}): {description}",
+                                   metadata={**metadata, "verdict": "refused"})
     if warnings:
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
+        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={**metadata, "verdict": "approved",
+                                             "soft_limits_breached": len(warnings)},
                                    description=f"{check}: soft limit(s) breached, batch still approved: "
                                                + "; ".join(w.reason for w in warnings))
-    return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata)
+    return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={**metadata, "verdict": "approved"})
+
+
+def refusal_line(name: str, check: str, failures: list[dict]) -> str:
+    """The one log line of a refusal: which batch, which check and indicator, the value and the limit."""
+    first = failures[0] if failures else {"indicator": check}
+    value, limit = first.get("value"), first.get("threshold")
+    if isinstance(value, (int, float)) and isinstance(limit, (int, float)):
+        what = f"{first['indicator']} = {value:.4g}, limit {limit:.4g}"
+    else:
+        what = f"{first['indicator']}: {str(first.get('reason') or value)[:120]}"
+    more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
+    return f"REFUSED {name} by {check}: {what}{more}"
 
 
 def build_contract_check(study: StudyConfig, generation: int, config: PipelineConfig) -> dg.AssetChecksDefinition:
@@ -106,7 +130,7 @@ def build_contract_check(study: StudyConfig, generation: int, config: PipelineCo
         additional_ins={"generator": dg.AssetIn(generator_key(study.name, generation)),
                         "real_train": dg.AssetIn("real_train"), "real_holdout": dg.AssetIn("real_holdout")},
     )
-    def contract_check(batch: pl.DataFrame, generator: dict, real_train: pl.DataFrame, real_holdout: pl.DataFrame,
+    def contract_check(context: dg.AssetCheckExecutionContext, batch: pl.DataFrame, generator: dict, real_train: pl.DataFrame, real_holdout: pl.DataFrame,
                        lake: LakeResource, gx_context: GreatExpectationsResource,
                        mlflow_tracking: MlflowResource) -> dg.AssetCheckResult:
         name = key_text(key)
@@ -130,19 +154,16 @@ def build_contract_check(study: StudyConfig, generation: int, config: PipelineCo
             with mlflow_tracking.resume(generator["mlflow_run_id"]):
                 mlflow.log_artifact(str(result.page), artifact_path="gate/data_docs")
         failed = "\n".join(f"| `{f['indicator']}` | {f['reason']} | {f['value']} |" for f in failures)
-        return dg.AssetCheckResult(
-            passed=result.success,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=None if result.success else f"{len(failures)} contract rule(s) failed",
-            metadata={
-                "rules": len(result.results), "failed_rules": len(failures), "batch_fingerprint": fp,
-                **rule_set_metadata(config, rules),
-                "data_docs": dg.MetadataValue.url(docs), "severity_policy": "contract rules are hard limits",
-                "validation_page": dg.MetadataValue.path(str(result.page)) if result.page else "not on local disk",
-                "failures": dg.MetadataValue.md("| rule | why | observed |\n|---|---|---|\n" + failed) if failed
-                else dg.MetadataValue.md("all rules passed"),
-            },
-        )
+        if not result.success:
+            context.log.warning(refusal_line(name, "contract", failures))
+        return _result("contract", result.success, [], {
+            "rules": len(result.results), "failed_rules": len(failures), "batch_fingerprint": fp,
+            **rule_set_metadata(config, rules),
+            "data_docs": dg.MetadataValue.url(docs), "severity_policy": "contract rules are hard limits",
+            "validation_page": dg.MetadataValue.path(str(result.page)) if result.page else "not on local disk",
+            "failures": dg.MetadataValue.md("| rule | why | observed |\n|---|---|---|\n" + failed) if failed
+            else dg.MetadataValue.md("all rules passed"),
+        }, None if result.success else f"{len(failures)} contract rule(s) failed")
 
     return contract_check
 
@@ -165,7 +186,7 @@ def build_scorecard_check(study: StudyConfig, generation: int, check: str,
                         "real_contract": dg.AssetIn("real_contract"),
                         "generator": dg.AssetIn(generator_key(study.name, generation))},
     )
-    def scorecard_check(batch: pl.DataFrame, real_train: pl.DataFrame, real_holdout: pl.DataFrame,
+    def scorecard_check(context: dg.AssetCheckExecutionContext, batch: pl.DataFrame, real_train: pl.DataFrame, real_holdout: pl.DataFrame,
                         real_contract: dict, generator: dict, lake: LakeResource,
                         mlflow_tracking: MlflowResource) -> dg.AssetCheckResult:
         name = key_text(key)
@@ -208,6 +229,8 @@ def build_scorecard_check(study: StudyConfig, generation: int, check: str,
             "failures": dg.MetadataValue.md("| severity | indicator | value | threshold | reason |\n|---|---|---|---|---|\n"
                                             + rows) if rows else dg.MetadataValue.md("none"),
         }
+        if not passed:
+            context.log.warning(refusal_line(name, check, [f.__dict__ for f in failures]))
         return _result(check, passed, warnings, metadata, None if passed else "; ".join(f.reason for f in failures))
 
     return scorecard_check

@@ -27,7 +27,7 @@ from mlflow.data.delta_dataset_source import DeltaDatasetSource
 
 import ouroboros.collapse  # noqa: F401 - registers the "gaussian" reference family
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
-from assets.lineage import read_chain
+from assets.lineage import gate_refusal, read_chain
 from assets.progress import FitProgress
 from ouroboros.chain.step import BATCH_SEED_OFFSET, StepResult, run_step, step_seed
 from ouroboros.config import AUTO, GateConfig, PipelineConfig, StudyConfig
@@ -173,9 +173,10 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
                        "only re-gates a refused attempt (repair)." if "real_holdout" in ins else ""),
         tags={"family": study.family, "policy": study.policy},
         op_tags={"dagster-k8s/config": step_resources(study)},
+        output_required=False,  # not made when the gate refused an input batch: Dagster skips what follows
     )
     def generator(context: dg.AssetExecutionContext, lake: LakeResource, mlflow_tracking: MlflowResource,
-                  **inputs: pl.DataFrame) -> dg.Output[dict]:
+                  **inputs: pl.DataFrame):
         real = inputs.get("real_train")
         batches, parents = [], {}
         origins: dict[str, Origin] = {}
@@ -184,6 +185,10 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
         # approved before `gate:` was tightened is judged again before a generation may learn from it
         rules = lake.current_rules(config.gate.model_dump(), config.data.target) if config and generation else None
         stored = read_chain(lake, study.name, generation, real, rules=rules) if generation else None
+        if generation and (refused := gate_refusal(stored, generation)) is not None:
+            # a refusal is an outcome: the check already logged it; this generation is simply not made
+            context.log.debug(f"generation {generation} not made: {refused.reason}")
+            return
         for j in range(generation):
             name = f"batch_g{j}"
             if name not in inputs:
@@ -258,7 +263,7 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
                   "seed": result.seed, "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
                   "pool": pool.composition, "parents": parents, "pool_origin": pool_origin,
                   "pool_origin_path": str(origin_path), "step": step, **lineage, **privacy}
-        return dg.Output(record, metadata={
+        yield dg.Output(record, metadata={
             "mlflow_run": dg.MetadataValue.url(url), "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
             "family": result.family, "requested_family": study.family,
             "fit_seconds": round(result.fit_seconds, 3), "step_seconds": round(result.total_seconds, 3),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from assets.common import batch_key, key_text
-from ouroboros.lineage import Chain, Link, walk_chain
+from ouroboros.lineage import Chain, Link, Refusal, walk_chain
 from ouroboros.verdict import Verdict, fingerprint
 from resources import LakeResource
 
@@ -39,3 +39,16 @@ def read_chain(lake: LakeResource, study: str, generations: int,
             break  # nothing after a missing batch can be accepted
     out.chain = walk_chain(links, real_fp, lake.real_table_version())
     return out
+
+
+def gate_refusal(stored: StoredChain, generation: int) -> Refusal | None:
+    """The gate's refusal of a batch that generation `generation` would learn from, directly or through its
+    ancestors: every check judged that batch under today's rules and at least one refused it. Such a generation is
+    not made: an outcome, not an error. None when the chain is accepted up to `generation`, and also when the
+    reason is another one (a batch not judged under today's rules, a stale lineage): those stay errors the user
+    must act on."""
+    refusal = stored.chain.refusal
+    if refusal is None or refusal.kind != "gate" or refusal.generation >= generation:
+        return None
+    verdict = stored.verdicts.get(refusal.generation)
+    return refusal if verdict is not None and not verdict.missing else None

@@ -8,7 +8,7 @@ import mlflow
 import polars as pl
 
 from assets.common import OWNER, batch_key, table_metadata
-from assets.lineage import read_chain
+from assets.lineage import gate_refusal, read_chain
 from ouroboros.config import PipelineConfig
 from ouroboros.downstream import primary_metric, score, train_downstream
 from ouroboros.provenance import (
@@ -39,6 +39,7 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
                     "current real_train. Every batch is re-checked against its stored gate verdict and lineage; "
                     "the chain stops at the first batch that fails either. Each row carries its origin in the "
                     "_origin* columns (study, generation, batch fingerprint, row).",
+        output_required=False,  # not made when the gate refused the first batch: nothing approved, not a crash
     )
     def training_set(context: dg.AssetExecutionContext, lake: LakeResource):
         # only verdicts made under today's gate settings, target and real data count
@@ -51,6 +52,9 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
             # later generations learnt from this one (or from its ancestors), so they are not trusted either
             context.log.warning(f"refused {chain.refusal.reason}")
         approved = [(k, stored.batches[k], stored.verdicts[k].batch_fingerprint) for k in chain.accepted]
+        if not approved and gate_refusal(stored, study.generations) is not None:
+            context.log.warning(f"training_set not made: the gate refused every batch of study {study.name}")
+            return
         if not approved:
             raise dg.Failure("training_set: no approved synthetic batch to train on", metadata={
                 "refused": dg.MetadataValue.json(refused)})
@@ -60,7 +64,7 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
                         for k, b, fp in approved], how="vertical_relaxed")
         origin = without_origin(df)[1]
         parts = composition(origin)
-        return dg.Output(df, metadata={**table_metadata(df),
+        yield dg.Output(df, metadata={**table_metadata(df),
                                        "generations": dg.MetadataValue.json([k for k, _, _ in approved]),
                                        "refused": dg.MetadataValue.json(refused),
                                        "real_train_fingerprint": stored.real_train_fingerprint or "",

@@ -31,6 +31,35 @@ COMMANDS = {
 }
 
 
+RUN_EPILOG = """\
+exit status: 0 the training study produced approved data (the gate may have refused other batches);
+             1 the gate refused every batch of the training study (nothing approved to train on);
+             2 a usage or input error (arguments, the config file, a setting, a study name);
+             3 a run failed (a crash, not a refusal: see the log)."""
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return f"ouroboros {installed('ouroboros')}"
+    except PackageNotFoundError:
+        return "ouroboros (not installed)"
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `ouroboros run` (here, so `ouroboros --help` parses them without importing Dagster)."""
+    p.add_argument("--config", type=Path, metavar="PATH",
+                   help="the ouroboros.yaml to run (default: OUROBOROS_CONFIG, else ./ouroboros.yaml)")
+    p.add_argument("--study", action="append", metavar="NAME",
+                   help="run only this study (repeatable); the training study must be among them")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (debug)")
+    p.add_argument("-q", "--quiet", action="count", default=0,
+                   help="fewer log lines: warnings only (refusals still print, one line each)")
+    p.add_argument("--version", action="version", version=version())
+
+
 def dagster_home() -> Path:
     """DAGSTER_HOME, defaulting to the project's own instance, with the project's dagster.yaml in it."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home")))
@@ -43,9 +72,9 @@ def dagster_home() -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     dagster_home()
-    from pipelines.run import main as run_main
+    from pipelines.run import run
 
-    return run_main([])
+    return run(args)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -93,8 +122,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ouroboros", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    sub.add_parser("run", help=COMMANDS["run"], description=COMMANDS["run"]).set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help=COMMANDS["run"], description=COMMANDS["run"], epilog=RUN_EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(run)
+    run.set_defaults(func=cmd_run)
     ui = sub.add_parser("ui", help=COMMANDS["ui"], description=COMMANDS["ui"])
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))

@@ -1,11 +1,18 @@
-"""`python -m pipelines.run`: materialise the whole pipeline on the Dagster instance, then print a summary.
+"""`python -m pipelines.run` (`ouroboros run`): materialise the whole pipeline on the Dagster instance, then print
+a summary.
 
 Runs go to the instance under DAGSTER_HOME, so `dagster dev` on the same home shows them.
+
+A gate refusal is an outcome: the run succeeds, each refusal is one warning line in the log, and the refused
+batch's descendants are not made (the checks and `assets.lineage`). Exit status (EXIT_*): 0 when the training
+study produced approved data, 1 when the gate refused all of it, 2 on a usage or input error (the config, a
+setting, a study name), 3 when a run failed (a crash: see the log).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -13,10 +20,12 @@ import time
 import dagster as dg
 
 from assets.common import generator_key
+from assets.lineage import read_chain
 from assets.registry import study_chain
 from ouroboros.chain.bakeoff import _num
-from ouroboros.config import AUTO, PipelineConfig, load_config
+from ouroboros.config import AUTO, ConfigError, PipelineConfig, load_config
 from ouroboros.report import first_movers, report_table, scorecard_bands
+from pipelines.cli import add_run_arguments
 from pipelines.definitions import (
     APPROVED_JOB,
     PIPELINE_JOB,
@@ -26,9 +35,12 @@ from pipelines.definitions import (
     pipeline_job,
     report_job,
 )
-from pipelines.settings import Settings
+from pipelines.settings import Settings, SettingsError
 from resources import LakeResource
 from resources.lake import asset_file
+
+EXIT_APPROVED, EXIT_ALL_REFUSED, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 3
+LOG_LEVELS = {-1: "WARNING", 0: "INFO", 1: "DEBUG"}  # -q, default, -v
 
 
 def _limit_text(failure: dict) -> str:
@@ -117,9 +129,11 @@ def chain_table(rows: list[dict]) -> list[str]:
 
 
 def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, result,
-              gate_stopped: bool = False, seconds: tuple[float, float] | None = None) -> str:
-    status = "succeeded" if result.success else (
-        "stopped by the gate, then trained on the approved batches" if gate_stopped else "FAILED (see the log above)")
+              refused: list[dict] | None = None, seconds: tuple[float, float] | None = None) -> str:
+    refused = refused or []
+    status = "FAILED (see the log above)" if not result.success else (
+        f"succeeded; the gate refused {len({r['batch'] for r in refused})} batch(es), whose descendants were not "
+        "made" if refused else "succeeded")
     took = f" in {seconds[0]:.0f} s ({seconds[1]:.0f} s of CPU)" if seconds is not None else ""
     lines = [f"Dagster run {result.run_id}: {status}{took}", ""]
     version = lake.real_table_version()
@@ -166,60 +180,120 @@ def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, re
     return "\n".join(lines)
 
 
+def refusals(result) -> list[dict]:
+    """The gate's refusals in a run, from its check evaluations (`verdict: refused`, written by assets.checks):
+    batch, check and the check's own description. Nothing is inferred from errors: a refusal fails no step."""
+    out = []
+    for e in result.get_asset_check_evaluations():
+        verdict = e.metadata.get("verdict")
+        if not e.passed and getattr(verdict, "value", verdict) == "refused":
+            out.append({"batch": e.asset_key.to_user_string(), "check": e.check_name,
+                        "description": e.description or ""})
+    return out
+
+
+def materialised(result) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
+def training_approved(config: PipelineConfig, lake: LakeResource) -> list[int]:
+    """The generations of the training study whose batches training may take (today's rules, today's real_train)."""
+    study = config.study(config.training.study)
+    rules = lake.current_rules(config.gate.model_dump(), config.data.target)
+    return list(read_chain(lake, study.name, study.generations, rules=rules).chain.accepted)
+
+
+def select_studies(config: PipelineConfig, names: list[str] | None) -> PipelineConfig:
+    """`--study NAME ...`: only these studies (the training study among them); ConfigError names what is wrong."""
+    if not names:
+        return config
+    known = [s.name for s in config.studies]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"--study {', '.join(unknown)}: no such study in the config (studies: {', '.join(known)})")
+    if config.training.study not in names:
+        raise ConfigError(f"--study: the training study {config.training.study!r} (training.study) must be among "
+                          "the studies run, or the downstream model has nothing to train on; add "
+                          f"--study {config.training.study}")
+    return config.model_copy(update={"studies": [s for s in config.studies if s.name in names]})
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.parse_args(argv)
-    settings = Settings.from_env()
-    config = load_config(settings.config_path)
-    defs = build_definitions(config, settings)
+    parser = argparse.ArgumentParser(prog="ouroboros run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+        if args.config is not None:
+            settings = dataclasses.replace(settings, config_path=args.config.resolve())
+        config = select_studies(load_config(settings.config_path), args.study)
+        defs = build_definitions(config, settings)
+    except (ConfigError, SettingsError) as exc:
+        print(f"ouroboros run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     instance = dg.DagsterInstance.get()
     started, cpu = time.perf_counter(), time.process_time()  # CPU time too: wall time on a shared machine misleads
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # step chatter stays in the UI
+    level = LOG_LEVELS[max(-1, min(1, args.verbose - args.quiet))]
+    logging = {"loggers": {"console": {"config": {"log_level": level}}}}  # step chatter stays in the UI
+    custom = args.config is not None or bool(args.study)
 
     def execute(name: str):
-        if settings.executor == "in_process":
+        if settings.executor == "in_process" or custom:
+            # a --config or --study run builds its definitions here: step processes could not rebuild them
             return defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False,
-                                                                 run_config=quiet)
+                                                                 run_config=logging)
         # the job's own executor (multiprocess on the stack): steps in their own processes, studies in parallel
         entry = {PIPELINE_JOB: pipeline_job, APPROVED_JOB: approved_job, REPORT_JOB: report_job}[name]
-        return dg.execute_job(dg.reconstructable(entry), instance=instance, run_config=quiet, raise_on_error=False)
+        return dg.execute_job(dg.reconstructable(entry), instance=instance, run_config=logging, raise_on_error=False)
 
     result = execute(PIPELINE_JOB)
-    gate_stopped = not result.success and stopped_only_by_gate(result)
+    refused = refusals(result)
     if config.data.kind == "images":
-        return _image_summary(defs, execute, result, gate_stopped, started)
-    if gate_stopped:
-        # blocking checks skip everything downstream of a failed batch in that run; a follow-up run trains on
-        # what the gate approved (training_set re-checks every verdict) and rebuilds the report
-        follow_up = execute(APPROVED_JOB)
+        return _image_summary(defs, execute, result, refused, started)
+    lake = defs.resources["lake"]
+    if result.success and "collapse_report" not in materialised(result):
+        # a refused batch's descendants were not made, and Dagster skips every asset downstream of one not made
+        # (training_set, the report): a follow-up run trains on what the gate approved (training_set re-checks
+        # every verdict) and rebuilds the report; only the report when the training study has nothing approved
+        follow = APPROVED_JOB if training_approved(config, lake) else REPORT_JOB
+        follow_up = execute(follow)
         if not follow_up.success:
-            execute(REPORT_JOB)
+            print(f"\nthe follow-up run {follow_up.run_id} ({follow}) FAILED: see the log above", file=sys.stderr)
+            result = follow_up
     print()
-    print(summarise(config, defs.resources["lake"], settings, result, gate_stopped,
+    print(summarise(config, lake, settings, result, refused,
                     (time.perf_counter() - started, time.process_time() - cpu)))
-    return 0 if result.success or gate_stopped else 1
+    if not result.success:
+        return EXIT_CRASHED
+    return EXIT_APPROVED if training_approved(config, lake) else EXIT_ALL_REFUSED
 
 
-def _image_summary(defs, execute, result, gate_stopped: bool, started: float) -> int:
-    """Image studies have no downstream training job: after a gate stop the report is rebuilt, then the report's
+def _image_summary(defs, execute, result, refused: list[dict], started: float) -> int:
+    """Image studies have no downstream training job: after a refusal the report is rebuilt, then the report's
     page (verdict per generation, sample grids) is printed."""
-    if gate_stopped:
+    # the image graph's checks (assets/images.py) still fail their step on a refusal: told apart from a crash
+    # by the step errors until that graph reports refusals as outcomes like the table graph
+    stopped = not result.success and _image_checks_only(result)
+    if (result.success and refused) or stopped:
         execute(REPORT_JOB)
     page = defs.resources["lake"].reports_dir() / "images_report.md"
-    state = "stopped by the gate" if gate_stopped else ("finished" if result.success else "FAILED")
+    state = "stopped by the gate" if stopped else "FAILED" if not result.success else (
+        f"finished; the gate refused {len({r['batch'] for r in refused})} batch(es)" if refused else "finished")
     print(f"\nDagster run {result.run_id}: {state} in {time.perf_counter() - started:.0f} s")
     if page.exists():
         print(page.read_text())
         print(f"image report  {page}")
-    return 0 if result.success or gate_stopped else 1
+    return EXIT_CRASHED if not (result.success or stopped) else EXIT_APPROVED
 
 
-def stopped_only_by_gate(result) -> bool:
-    """True when every failed step failed because a blocking check judged its batch (not a crash)."""
+def _image_checks_only(result) -> bool:
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     return bool(failures) and all(
-        e.event_specific_data.error.cls_name == "DagsterAssetCheckFailedError" for e in failures
-    )
+        e.event_specific_data.error.cls_name == "DagsterAssetCheckFailedError" for e in failures)
 
 
 if __name__ == "__main__":

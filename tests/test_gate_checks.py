@@ -1,11 +1,13 @@
-"""How the asset checks turn a scorecard into Dagster results: hard limits block (ERROR), soft limits warn (WARN)
-without blocking while the stored record still approves, and metric names stay valid for MLflow."""
+"""How the asset checks turn a scorecard into Dagster results: a hard limit refuses (a failed check marked
+`verdict: refused`, severity WARN so that it fails no step: a refusal is an outcome, the stored verdict blocks),
+soft limits pass with the breaches named while the stored record still approves, and metric names stay valid for
+MLflow."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from assets.checks import _metric_name, _result
+from assets.checks import _metric_name, _result, refusal_line
 from ouroboros.quality import Failure, Scorecard
 from ouroboros.verdict import CheckRecord, Verdict
 
@@ -15,18 +17,29 @@ FAILURE = Failure("collapse", "variance_ratio.x", 0.5, 0.75, "x lost spread")
 
 def test_clean_check_passes():
     result = _result("fidelity", True, [], {}, None)
-    assert result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    assert result.passed and result.metadata["verdict"].value == "approved"
 
 
-def test_soft_limit_is_a_non_blocking_warning():
+def test_soft_limit_passes_and_says_so():
     result = _result("fidelity", True, [WARNING], {}, None)
-    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert result.passed and result.metadata["soft_limits_breached"].value == 1
     assert "still approved" in result.description
 
 
-def test_hard_limit_blocks_even_with_warnings():
+def test_hard_limit_refuses_even_with_warnings_without_failing_the_step():
     result = _result("collapse", False, [WARNING], {}, "x lost spread")
-    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    assert not result.passed and result.metadata["verdict"].value == "refused"
+    assert result.description.startswith("REFUSED by the gate (collapse): x lost spread")
+    # ERROR on a blocking check makes Dagster fail the step and the run: a refusal must not
+    assert result.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_a_refusal_is_one_line_naming_batch_indicator_value_and_limit():
+    line = refusal_line("s/batch_g1", "collapse", [FAILURE.__dict__, FAILURE.__dict__])
+    assert line == "REFUSED s/batch_g1 by collapse: variance_ratio.x = 0.5, limit 0.75 (+1 more)"
+    assert refusal_line("s/batch_g0", "contract", [{"indicator": "expect_x:age", "value": None, "threshold": None,
+                                                   "reason": "age keeps its range"}]).endswith(
+        "contract: expect_x:age: age keeps its range")
 
 
 def test_warnings_never_enter_the_verdict():
