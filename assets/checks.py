@@ -38,6 +38,7 @@ from ouroboros.privacy.gate import apply_epsilon_limit
 from ouroboros.quality import Scorecard, evaluate
 from ouroboros.quality.contract import Contract
 from ouroboros.quality.report_card import scorecard_markdown
+from ouroboros.rebalance import TRAIN_SALT, reweighted
 from ouroboros.verdict import CheckRecord, fingerprint, rule_set_hash, rules_key
 from resources import GreatExpectationsResource, LakeResource, MlflowResource
 from resources.lake import atomic_write_bytes, atomic_write_json
@@ -61,7 +62,8 @@ def rule_set_metadata(config: PipelineConfig, rules: str) -> dict:
 
 def _scorecard(lake: LakeResource, key: str, fp: str, batch: pl.DataFrame, real_train: pl.DataFrame,
                real_holdout: pl.DataFrame, config: PipelineConfig, contract: Contract,
-               rules: str, generator: dict | None = None) -> tuple[Scorecard, bool, Path]:
+               rules: str, generator: dict | None = None,
+               target_share: dict | None = None) -> tuple[Scorecard, bool, Path]:
     """Evaluate a batch once per rules key; the three scorecard checks share the result through the lake.
     Returns the card, whether this call computed it (that check logs the page to MLflow) and the page's path.
     The cache is keyed by the batch fingerprint and the rules key, so edited gate settings, another target or
@@ -69,7 +71,8 @@ def _scorecard(lake: LakeResource, key: str, fp: str, batch: pl.DataFrame, real_
     path = lake.path / "scorecards" / key / f"{fp}.{rules}.json"
     if path.exists():
         return Scorecard.from_dict(json.loads(path.read_text())), False, path.with_suffix(".md")
-    card = evaluate(batch, real_train, real_holdout, config.gate, schema=contract.schema, target=config.data.target)
+    card = evaluate(batch, real_train, real_holdout, config.gate, schema=contract.schema, target=config.data.target,
+                    target_share=target_share)
     card = apply_epsilon_limit(card, generator, config.gate.max_epsilon)  # dp hook: ε on the card, gate.max_epsilon
     atomic_write_json(path, card.to_dict())
     page = scorecard_markdown(key, card, config.gate.model_dump(), fp, rules=rules)
@@ -136,10 +139,13 @@ def build_contract_check(study: StudyConfig, generation: int, config: PipelineCo
         name = key_text(key)
         fp = fingerprint(batch)
         rules = judged_under(config, real_train, real_holdout)
-        suite = contract_suite_name(config, real_train)
+        # a rebalanced study's batch is held to a contract derived from real_train stratified to its class mix
+        # (ouroboros.rebalance): its own suite, since the name carries the rows' fingerprint
+        reference = reweighted(real_train, config.data.target, study.target_share, config.gate.seed + TRAIN_SALT)
+        suite = contract_suite_name(config, reference)
         if not gx_context.has_suite(suite):
             # the stored suite was derived under other rules (or never): rebuild it for today's, never reuse it
-            suite, _ = save_contract_suite(gx_context, config, real_train)
+            suite, _ = save_contract_suite(gx_context, config, reference)
         result = gx_context.validate(batch, suite, name.replace("/", "."))
         docs = gx_context.docs_index()
         failures = [{"check": "contract", "indicator": f"{r['expectation']}:{r['column']}", "value": r["observed"],
@@ -193,7 +199,7 @@ def build_scorecard_check(study: StudyConfig, generation: int, check: str,
         fp = fingerprint(batch)
         rules = judged_under(config, real_train, real_holdout)
         card, computed, page = _scorecard(lake, name, fp, batch, real_train, real_holdout, config,
-                                          Contract.from_dict(real_contract), rules, generator)
+                                          Contract.from_dict(real_contract), rules, generator, study.target_share)
         # the scorecard's own schema checks (dtypes, unknown categories, nulls) block through fidelity
         failures = card.failures_for(check) + (card.failures_for("contract") if check == "fidelity" else [])
         warnings = card.warnings_for(check)

@@ -37,6 +37,7 @@ from ouroboros.policies import build_pool, source_name
 from ouroboros.privacy.chain import chain_entry, parents_in_pool
 from ouroboros.privacy.report import PrivacyReport
 from ouroboros.provenance import REAL, SYNTHETIC, Origin, composition, composition_markdown
+from ouroboros.rebalance import draw_batch
 from ouroboros.verdict import GateRefusal, fingerprint
 from resources import LakeResource, MlflowResource
 from resources.lake import asset_file, atomic_write_parquet
@@ -281,7 +282,9 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
     return generator
 
 
-def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | None) -> dg.AssetsDefinition:
+def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | None,
+                      target: str | None = None) -> dg.AssetsDefinition:
+    """`target`: data.target, the class column a study's target_share rebalances."""
     @dg.asset(
         key=batch_key(study.name, generation), ins={"generator": dg.AssetIn(generator_key(study.name, generation))},
         group_name=study.name, kinds={"polars", "parquet"}, owners=[OWNER],
@@ -292,7 +295,8 @@ def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | N
               lake: LakeResource) -> dg.Output[pl.DataFrame]:
         gen = load(generator["path"])
         rows = study.rows or default_rows or real_train.height
-        df = gen.sample(rows, seed=generator["seed"] + BATCH_SEED_OFFSET)  # as run_step gated it
+        df = draw_batch(gen, rows, generator["seed"] + BATCH_SEED_OFFSET, target, study.target_share,
+                        real_train[target] if target in real_train.columns else None)  # as run_step gated it
         context.log.info(f"sampled {df.height} rows from {generator['path']}")
         fp = fingerprint(df)
         # what this exact batch descends from, kept with its verdict: consumers walk it back to real_train
@@ -313,5 +317,5 @@ def build_study_assets(config: PipelineConfig, study: StudyConfig) -> list[dg.As
     out = []
     for k in range(study.generations):
         out.append(build_generator_asset(study, k, tuple(config.data.id_columns), config))
-        out.append(build_batch_asset(study, k, study.rows))
+        out.append(build_batch_asset(study, k, study.rows, config.data.target))
     return out

@@ -108,3 +108,16 @@ def draw_batch(generator, n: int, seed: int, target: str | None, target_share: T
     if target is None or real_target is None:
         raise ConfigError("study.target_share needs data.target: name the class column to rebalance")
     return sample_rebalanced(generator, n, seed, target, resolve_shares(real_target, target_share))
+
+
+TRAIN_SALT, HOLDOUT_SALT = 41, 43  # added to the gate's seed: the stratified draws of real_train and real_holdout
+
+
+def reweighted(frame: pl.DataFrame, target: str | None, target_share: TargetShare | None, seed: int,
+               shares_from: pl.DataFrame | None = None) -> pl.DataFrame:
+    """`frame` as the gate compares a rebalanced batch with: stratified to the study's class mix (the shares
+    resolved against `shares_from`'s target, real_train's by default), or `frame` itself without target_share."""
+    if not target_share or target is None or target not in frame.columns:
+        return frame
+    shares = resolve_shares((shares_from if shares_from is not None else frame)[target], target_share)
+    return stratify(frame, target, shares, seed)

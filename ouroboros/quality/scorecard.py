@@ -22,7 +22,7 @@ from ouroboros.quality.gate_privacy import exact_copy_rate, score_privacy
 from ouroboros.quality.gate_schema import score_schema
 from ouroboros.quality.gate_utility import score_utility
 from ouroboros.quality.judge import CHECKS, Failure, Judge, Scorecard
-from ouroboros.rebalance import resolve_shares, stratify
+from ouroboros.rebalance import HOLDOUT_SALT, TRAIN_SALT, reweighted
 from ouroboros.schema import TableSchema
 
 __all__ = ["CHECKS", "Failure", "Scorecard", "evaluate", "exact_copy_rate"]
@@ -48,10 +48,8 @@ def evaluate(
     config = config or GateConfig()
     synthetic, real_train, real_holdout, schema = gate_view(synthetic, real_train, real_holdout, schema, id_columns)
     full_train, full_holdout = real_train, real_holdout
-    if target_share and target is not None and target in real_train.columns:
-        shares = resolve_shares(real_train[target], target_share)
-        real_train = stratify(real_train, target, shares, config.seed + 41)
-        real_holdout = stratify(real_holdout, target, shares, config.seed + 43)
+    real_train = reweighted(full_train, target, target_share, config.seed + TRAIN_SALT)
+    real_holdout = reweighted(full_holdout, target, target_share, config.seed + HOLDOUT_SALT, shares_from=full_train)
     if synthetic.columns != schema.names:
         f = Failure("contract", "columns", 0.0, 1.0, f"batch columns {synthetic.columns} != real {schema.names}")
         return Scorecard(passed=False, failures=[f], scores={})
