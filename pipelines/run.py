@@ -25,6 +25,7 @@ from assets.registry import study_chain
 from ouroboros.chain.bakeoff import _num
 from ouroboros.config import AUTO, ConfigError, PipelineConfig, load_config
 from ouroboros.report import first_movers, report_table, scorecard_bands
+from ouroboros.schema import infer_schema
 from pipelines.cli import add_run_arguments
 from pipelines.definitions import (
     APPROVED_JOB,
@@ -128,6 +129,17 @@ def chain_table(rows: list[dict]) -> list[str]:
     return [fmt(head), *(fmt(b) for b in body)]
 
 
+def identifier_lines(config: PipelineConfig, lake: LakeResource) -> list[str]:
+    """Which columns were taken as identifiers (regenerated, never modelled) and why, from real_train's schema."""
+    train = lake.read_asset_table(["real_train"])
+    if train is None:
+        return []
+    ids = infer_schema(train, target=config.data.target, id_columns=config.data.id_columns).identifiers()
+    if not ids:
+        return ["Identifiers: none (every column is modelled)"]
+    return ["Identifiers (regenerated, not modelled): " + "; ".join(f"{c}: {why}" for c, why in ids.items())]
+
+
 def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, result,
               refused: list[dict] | None = None, seconds: tuple[float, float] | None = None) -> str:
     refused = refused or []
@@ -140,6 +152,7 @@ def summarise(config: PipelineConfig, lake: LakeResource, settings: Settings, re
     if version is not None:
         lines[1:1] = [f"Real table: version {version} of {lake.real_table_uri()} (new real files go to "
                       f"{settings.landing})"]
+        lines[2:2] = identifier_lines(config, lake)
     notes: dict[str, str] = {}
     rows = chain_rows(config, lake, notes)
     lines += ["Chains (gate verdict per generation; '-' = not made, the chain was stopped before it):", ""]

@@ -227,3 +227,6 @@ def test_zoo_table_through_the_whole_graph(tmp_path):
     assert batch["len"].n_unique() == batch.height and batch["len"].min() > real["len"].max()
     text = summarise(config, defs.resources["lake"], settings, result)
     assert "roc_auc n/a" in text and "one class" in text
+    # the run summary names the identifiers and why each was taken
+    ids = next(line for line in text.splitlines() if line.startswith("Identifiers"))
+    assert "customer_id" in ids and "uuid" in ids and "notes" in ids and "count:" not in ids
