@@ -188,7 +188,8 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
         stored = read_chain(lake, study.name, generation, real, rules=rules) if generation else None
         if generation and (refused := gate_refusal(stored, generation)) is not None:
             # a refusal is an outcome: the check already logged it; this generation is simply not made
-            context.log.debug(f"generation {generation} not made: {refused.reason}")
+            # said at INFO: a run that asked for this generation alone has no other line saying why it is absent
+            context.log.info(f"generation {generation} not made: {refused.reason}")
             return
         for j in range(generation):
             name = f"batch_g{j}"

@@ -26,6 +26,7 @@ from pipelines.definitions import build_definitions
 from pipelines.settings import Settings
 from tests.conftest import DEMO
 from tests.faultrun import selection
+from tests.wiring import approved
 
 SOURCE_ROWS, FRESH_ROWS, BATCH_ROWS = 600, 400, 300
 REPLAY_FILE = "replay.parquet"
@@ -96,7 +97,7 @@ def test_default_gate_approves_held_out_real_rows(tmp_path):
     evaluations, verdict = run_generation_0(tmp_path, squeeze=1.0)
     assert set(evaluations) == {"contract", "fidelity", "privacy", "collapse"}
     failed = {c: e.metadata.get("failures") for c, e in evaluations.items()
-              if not (e.passed or e.severity == dg.AssetCheckSeverity.WARN)}
+              if not (approved(e))}
     assert not failed, failed
     assert verdict.passed and not verdict.missing, verdict.failures
 

@@ -17,6 +17,15 @@ import polars as pl
 from ouroboros.generators import register
 from ouroboros.generators.copula import GaussianCopula
 
+
+def approved(evaluation) -> bool:
+    """A check evaluation that approves its batch: passed, or failed only a soft limit. A gate refusal is a
+    failed check of WARN severity too (a refusal is an outcome, not a crashed step), told apart by its
+    `verdict` metadata."""
+    verdict = evaluation.metadata.get("verdict")
+    return evaluation.passed or (verdict is not None and getattr(verdict, "value", verdict) == "approved")
+
+
 WIRING_GATE = {"min_association_retention": 0.0, "max_detection_auc": 1.0, "min_utility_retention": -100.0}
 
 
