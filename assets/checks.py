@@ -84,11 +84,17 @@ def _log_to_generation_run(mlflow_tracking: MlflowResource, run_id: str, check: 
         mlflow.log_metric(f"gate.{check}.warned", float(warned))
 
 
-def _result(check: str, passed: bool, warnings: list, metadata: dict, description: str | None) -> dg.AssetCheckResult:
+def refusal_severity(study: StudyConfig) -> dg.AssetCheckSeverity:
+    """The one place the gate's blocking decision reads the study's mode: a failed check blocks (ERROR), or under
+    `gate_mode: observe` is scored and recorded without blocking (WARN; ouroboros.chain.observe)."""
+    return dg.AssetCheckSeverity.WARN if study.gate_mode == "observe" else dg.AssetCheckSeverity.ERROR
+
+
+def _result(check: str, passed: bool, warnings: list, metadata: dict, description: str | None,
+            severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
     """ERROR when a hard limit failed (blocks); WARN when only soft limits did (reported, does not block)."""
     if not passed:
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, description=description,
-                                   metadata=metadata)
+        return dg.AssetCheckResult(passed=False, severity=severity, description=description, metadata=metadata)
     if warnings:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
                                    description=f"{check}: soft limit(s) breached, batch still approved: "
@@ -132,7 +138,7 @@ def build_contract_check(study: StudyConfig, generation: int, config: PipelineCo
         failed = "\n".join(f"| `{f['indicator']}` | {f['reason']} | {f['value']} |" for f in failures)
         return dg.AssetCheckResult(
             passed=result.success,
-            severity=dg.AssetCheckSeverity.ERROR,
+            severity=refusal_severity(study),
             description=None if result.success else f"{len(failures)} contract rule(s) failed",
             metadata={
                 "rules": len(result.results), "failed_rules": len(failures), "batch_fingerprint": fp,
@@ -208,7 +214,8 @@ def build_scorecard_check(study: StudyConfig, generation: int, check: str,
             "failures": dg.MetadataValue.md("| severity | indicator | value | threshold | reason |\n|---|---|---|---|---|\n"
                                             + rows) if rows else dg.MetadataValue.md("none"),
         }
-        return _result(check, passed, warnings, metadata, None if passed else "; ".join(f.reason for f in failures))
+        return _result(check, passed, warnings, metadata, None if passed else "; ".join(f.reason for f in failures),
+                       refusal_severity(study))
 
     return scorecard_check
 
