@@ -29,7 +29,9 @@ import ouroboros.collapse  # noqa: F401 - registers the "gaussian" reference fam
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
 from assets.lineage import gate_refusal, read_chain
 from assets.progress import FitProgress
+from ouroboros.chain.observe import observed_chain
 from ouroboros.chain.step import BATCH_SEED_OFFSET, StepResult, run_step, step_seed
+from ouroboros.chain.verify import draw_selected
 from ouroboros.config import AUTO, GateConfig, PipelineConfig, StudyConfig
 from ouroboros.generators import GeneratorError, load
 from ouroboros.lineage import REAL_TRAIN
@@ -131,9 +133,14 @@ def privacy_metadata(privacy: dict | None, fields: dict) -> dict:
 
 def generator_inputs(study: StudyConfig, generation: int) -> dict[str, dg.AssetIn]:
     """The pool's inputs, plus real_holdout at generation 0 of an `auto` study: the step re-gates a refused
-    attempt on it (repair). The family itself is chosen on real_train alone (ouroboros.chain.bakeoff)."""
+    attempt on it (repair). The family itself is chosen on real_train alone (ouroboros.chain.bakeoff). At
+    k >= 1 of a study with `mitigation`, real_train and real_holdout: every attempt is gated, anchor adds real
+    rows and verify's verifier learns from real_train (ouroboros.chain.mitigation)."""
     ins = pool_inputs(study, generation)
     if generation == 0 and study.family == AUTO:
+        ins["real_holdout"] = dg.AssetIn("real_holdout")
+    if generation >= 1 and study.mitigation:
+        ins.setdefault("real_train", dg.AssetIn("real_train"))
         ins["real_holdout"] = dg.AssetIn("real_holdout")
     return ins
 
@@ -156,6 +163,21 @@ def log_step(result: StepResult) -> None:
     if result.bakeoff or len(result.attempts) > 1:
         mlflow.log_text(result.markdown(), "bakeoff.md")
         mlflow.log_dict(result.summary(), "bakeoff.json")
+
+
+OBSERVED_NOTE = ("observe mode: the gate scores this batch but does not block the chain; it never reaches "
+                 "training_set or an approved alias")
+
+
+def mode_metadata(study: StudyConfig, result: StepResult) -> dict:
+    """What the UI shows of the gate's mode and of the mitigation that made the generation pass."""
+    out = {"gate_mode": study.gate_mode}
+    if study.gate_mode == "observe":
+        out["observed"] = OBSERVED_NOTE
+    if study.mitigation:
+        out["mitigation"] = result.mitigation or ("none needed" if result.passed else
+                                                  "none passed" if result.passed is False else "not gated")
+    return out
 
 
 def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple[str, ...] = (),
@@ -186,6 +208,10 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
         # approved before `gate:` was tightened is judged again before a generation may learn from it
         rules = lake.current_rules(config.gate.model_dump(), config.data.target) if config and generation else None
         stored = read_chain(lake, study.name, generation, real, rules=rules) if generation else None
+        if stored is not None and study.gate_mode == "observe":
+            # observe mode: the lineage must hold, the gate's verdicts do not stop the chain (ouroboros.chain.observe)
+            stored.chain = observed_chain([key_text(batch_key(study.name, j)) for j in range(generation)],
+                                          stored.verdicts, stored.real_train_fingerprint, lake.real_table_version())
         if generation and (refused := gate_refusal(stored, generation)) is not None:
             # a refusal is an outcome: the check already logged it; this generation is simply not made
             # said at INFO: a run that asked for this generation alone has no other line saying why it is absent
@@ -212,6 +238,9 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
             origins["real"] = Origin(REAL, parents[REAL_TRAIN])
         pool = build_pool(study.policy, generation, real if real is not None else pl.DataFrame(), batches,
                           lam=study.lam, seed=study.seed, origins=origins)
+
+        def anchor_pool(lam: float):  # mitigation anchor: real share lam, the rest from generation k-1's batch
+            return build_pool("anchor", generation, real, batches, lam=lam, seed=study.seed, origins=origins)
         run_name = f"{study.name}/gen_{generation}"
         # the real-table (Delta) version real_train was cut from: any model traces back to exact real rows
         lineage = {"real_table_version": ver} if (ver := lake.real_table_version()) is not None else {}
@@ -238,9 +267,13 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
                                       chosen_family=chosen_family(lake, study, generation),
                                       target=config.data.target if config else None, id_columns=id_columns,
                                       data_seed=config.data.seed if config else 0,
-                                      callback=progress, log=context.log.info)
+                                      callback=progress, log=context.log.info,
+                                      anchor_pool=(lambda lam: anchor_pool(lam).rows) if real is not None else None,
+                                      real_share=pool.composition.get("real", 0) / max(1, pool.rows.height))
                 except GeneratorError as exc:
                     raise dg.Failure(str(exc)) from exc
+            if result.real_share is not None:
+                pool = anchor_pool(result.real_share)  # the kept generator learnt from the raised real share
             log_step(result)
             gen = result.generator
             # the rows the kept generator learned from (the budget may have subsampled the pool)
@@ -264,7 +297,8 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
                   "generation": generation, "path": str(target),
                   "seed": result.seed, "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
                   "pool": pool.composition, "parents": parents, "pool_origin": pool_origin,
-                  "pool_origin_path": str(origin_path), "step": step, **lineage, **privacy}
+                  "pool_origin_path": str(origin_path), "step": step, "gate_mode": study.gate_mode,
+                  "mitigation": result.mitigation, "batch_selection": result.selection, **lineage, **privacy}
         yield dg.Output(record, metadata={
             "mlflow_run": dg.MetadataValue.url(url), "mlflow_run_id": run.info.run_id, "model_uri": model_uri,
             "family": result.family, "requested_family": study.family,
@@ -274,6 +308,7 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
             **({"bakeoff": dg.MetadataValue.md(result.markdown())}
                if result.bakeoff or len(result.attempts) > 1 else {}),
             **({"repair_advice": result.advice} if result.advice else {}),
+            **mode_metadata(study, result),
             "pool_composition": dg.MetadataValue.json(pool.composition), "path": dg.MetadataValue.path(str(target)),
             "pool_origin": dg.MetadataValue.md(composition_markdown(pool_origin)),
             "parents": dg.MetadataValue.json(parents),
@@ -296,18 +331,27 @@ def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | N
               lake: LakeResource) -> dg.Output[pl.DataFrame]:
         gen = load(generator["path"])
         rows = study.rows or default_rows or real_train.height
-        df = draw_batch(gen, rows, generator["seed"] + BATCH_SEED_OFFSET, target, study.target_share,
-                        real_train[target] if target in real_train.columns else None)  # as run_step gated it
+        # as run_step gated it: a verified batch is the verifier's selection of a larger draw, a rebalanced one
+        # the asked class mix (ouroboros.rebalance)
+        if generator.get("batch_selection"):
+            df = draw_selected(gen, rows, generator["seed"] + BATCH_SEED_OFFSET, generator["batch_selection"])
+        else:
+            df = draw_batch(gen, rows, generator["seed"] + BATCH_SEED_OFFSET, target, study.target_share,
+                            real_train[target] if target in real_train.columns else None)
         context.log.info(f"sampled {df.height} rows from {generator['path']}")
         fp = fingerprint(df)
         # what this exact batch descends from, kept with its verdict: consumers walk it back to real_train
         lake.write_lineage(key_text(batch_key(study.name, generation)), fp, {
             "study": study.name, "generation": generation, "parents": generator["parents"],
             "real_table_version": generator.get("real_table_version"),
-            "generator_run_id": generator["mlflow_run_id"]})
+            "generator_run_id": generator["mlflow_run_id"], "observed": study.gate_mode == "observe"})
         return dg.Output(df, metadata={**table_metadata(df), "fingerprint": fp,
                                        "mlflow_run_id": generator["mlflow_run_id"],
                                        "parents": dg.MetadataValue.json(generator["parents"]),
+                                       **({"observed": OBSERVED_NOTE} if study.gate_mode == "observe" else {}),
+                                       **({"verified_selection": f"{rows} of {generator['batch_selection']['draw_rows']} "
+                                           "rows drawn, kept by the verifier (mitigation verify)"}
+                                          if generator.get("batch_selection") else {}),
                                        **({"real_table_version": generator["real_table_version"]}
                                           if generator.get("real_table_version") is not None else {})})
 

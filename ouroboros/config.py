@@ -78,6 +78,24 @@ class StudyConfig(_Strict):
             raise ValueError("candidates must name at least one generator family (and not 'auto')")
         return candidates
 
+    @field_validator("mitigation")
+    @classmethod
+    def _mitigation_once_each(cls, mitigation: list[str]) -> list[str]:
+        if len(set(mitigation)) != len(mitigation):
+            raise ValueError(f"mitigation lists each of verify, anchor, refit at most once, got {mitigation}")
+        return mitigation
+
+    @model_validator(mode="after")
+    def _anchor_can_raise(self) -> StudyConfig:
+        if "anchor" in self.mitigation and self.policy == "anchor" and self.max_lam <= self.lam:
+            raise ValueError(f"study {self.name!r}: mitigation 'anchor' raises the real share above lam "
+                             f"({self.lam}) up to max_lam ({self.max_lam}); set max_lam above lam, or drop 'anchor'")
+        if "verify" in self.mitigation and self.target_share:
+            # the verifier's selection draws without conditions: it would undo the asked class mix
+            raise ValueError(f"study {self.name!r}: mitigation 'verify' cannot keep target_share's class mix yet; "
+                             "drop 'verify' from mitigation, or drop target_share")
+        return self
+
 
 class DownstreamConfig(_Strict):
     epochs: int = Field(10, ge=1)
@@ -209,9 +227,13 @@ class PipelineConfig(_Strict):
     def _training_study_exists(self) -> PipelineConfig:
         names = [s.name for s in self.studies]
         if self.training.study is None:
-            self.training.study = names[0]
+            # an observe-mode study's batches never feed training: default to the first study whose gate blocks
+            self.training.study = next((s.name for s in self.studies if s.gate_mode == "block"), names[0])
         elif self.training.study not in names:
             raise ValueError(f"training.study {self.training.study!r} is not one of the studies {names}")
+        elif self.study(self.training.study).gate_mode == "observe":
+            raise ValueError(f"training.study {self.training.study!r} has gate_mode: observe: its batches never "
+                             "feed training; name a study whose gate blocks (gate_mode: block)")
         return self
 
     def study(self, name: str) -> StudyConfig:

@@ -82,13 +82,17 @@ class Verdict:
     parents: dict[str, str] = field(default_factory=dict)
     real_table_version: int | None = None
     note: str = ""  # why stored records did not count, when that is not obvious (records of an old rule)
+    # made by a study whose gate observes (gate_mode: observe): `passed` is still the gate's judgement, but the
+    # batch never feeds training or an approved alias, whatever it says (its chain ran unguarded)
+    observed: bool = False
 
     def with_lineage(self, lineage: dict | None) -> Verdict:
         """This verdict with the batch's lineage record (None: the batch has none)."""
         if not lineage:
             return self
         return replace(self, parents=dict(lineage.get("parents", {})),
-                       real_table_version=lineage.get("real_table_version"))
+                       real_table_version=lineage.get("real_table_version"),
+                       observed=bool(lineage.get("observed", False)))
 
     @classmethod
     def combine(cls, asset: str, records: list[CheckRecord], fingerprint_: str | None,
@@ -109,6 +113,11 @@ class Verdict:
 
 def require_approved(verdict: Verdict) -> Verdict:
     """Return the verdict if it approves its batch; otherwise refuse, saying why."""
+    if verdict.observed:
+        raise GateRefusal(
+            f"{verdict.asset}: made by a study whose gate observes (gate_mode: observe): the gate scored it "
+            f"({'passed' if verdict.passed else 'failed'}) but did not guard its chain, so it never feeds training "
+            "or an approved alias; use a study with gate_mode: block for that")
     if verdict.missing:
         raise GateRefusal(
             f"{verdict.asset}: no passing verdict for this version of the batch: checks {verdict.missing} have not "
@@ -121,3 +130,15 @@ def require_approved(verdict: Verdict) -> Verdict:
         reasons = "; ".join(f["reason"] for f in verdict.failures) or "see the check results"
         raise GateRefusal(f"{verdict.asset}: the gate failed this batch ({', '.join(failed)}): {reasons}")
     return verdict
+
+
+def generator_approvable(record: dict) -> tuple[bool, str]:
+    """Whether a generator whose batch passed may carry the registry's approved alias, and why not. A generator
+    of an observe-mode study never may; nor one whose batch is a verifier's selection of a larger draw
+    (mitigation `verify`): that batch passed, but the generator's own draws were refused or never judged."""
+    if record.get("gate_mode") == "observe":
+        return False, "its study's gate observes (gate_mode: observe)"
+    if record.get("batch_selection"):
+        return False, ("its batch is a verifier's selection of a larger draw (mitigation verify): the batch is "
+                       "approved, the generator's own draws are not")
+    return True, ""

@@ -49,6 +49,8 @@ def test_a_float_target_cannot_be_rebalanced():
 
 def test_study_config_takes_target_share():
     assert StudyConfig(name="s", target_share={"yes": 0.5}).target_share == {"yes": 0.5}
+    with pytest.raises(ValueError, match="verify"):
+        StudyConfig(name="s", target_share={"yes": 0.5}, mitigation=["verify"])
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 1000, 1001])

@@ -15,8 +15,10 @@ What it does, in order:
 3. When nothing passes, `advice` names the indicators (and the columns they name) that no attempt met and what
    the user can do.
 
-Strategies are a list (`Strategy` objects proposing the next fit from what was tried so far), so issue 21's
-mitigations at generation k >= 1 (verify, anchor, refit) plug into the same loop as more strategies.
+Strategies are a list (`Strategy` objects proposing the next fit from what was tried so far). At generation
+k >= 1 of a study with `mitigation` (and real_holdout given), the step gates every attempt too, and the study's
+mitigations (`ouroboros.chain.mitigation`: refit, anchor, verify) are the strategies after the first fit; a
+study without mitigation fits once and leaves the verdict to the gate asset, as before.
 
 Multiple testing. Every gated attempt is one more look at real_holdout. The gate holds its false-refusal rate
 for one look; for a bad generator, the chance that at least one of m attempts is approved by luck grows
@@ -71,6 +73,9 @@ class Proposal:
     params: dict
     plan: FitPlan
     seed: int
+    lam: float | None = None  # anchor: the pool rebuilt with this real share (None: the policy's pool)
+    reuse: int | None = None  # verify: the attempt whose generator is re-drawn (None: a fit of its own)
+    verify: bool = False  # the batch is the verifier's selection of a larger draw (ouroboros.chain.verify)
 
 
 @dataclass
@@ -91,6 +96,8 @@ class Attempt:
     refused_by: str
     failures: list[dict] = field(default_factory=list)  # {indicator, value, threshold}
     cut: str = ""
+    real_share: float | None = None  # real share of the pool it learnt from (anchor raises it)
+    verified: bool = False  # its batch is a verifier's selection (no fit of its own)
 
     def sort_key(self) -> tuple:
         return (self.passed is False, -self.quality, self.detection_auc, -self.utility, len(self.failures))
@@ -112,6 +119,9 @@ class StepResult:
     holdout_looks: int
     passed: bool | None  # the kept attempt's verdict on real_holdout; None when the step did not gate
     advice: str  # when nothing passed: what no attempt met and what to do ("" otherwise)
+    real_share: float | None = None  # the kept attempt's pool real share when anchor raised it (None: policy's)
+    selection: dict | None = None  # the kept batch's verifier selection (`Selection.to_dict`; None: no selection)
+    mitigation: str = ""  # the mitigation whose attempt passed ("" when the first fit passed or none did)
 
     @property
     def cut(self) -> str:
@@ -123,6 +133,8 @@ class StepResult:
                 "epochs": self.plan.epochs, "train_rows": self.plan.rows, "budget_cut": self.plan.cut,
                 "fit_seconds": round(self.fit_seconds, 3), "total_seconds": round(self.total_seconds, 3),
                 "holdout_looks": self.holdout_looks, "passed": self.passed, "advice": self.advice,
+                "mitigation": self.mitigation, "real_share": self.real_share,
+                "selection": {k: v for k, v in self.selection.items() if k != "index"} if self.selection else None,
                 "bakeoff": self.bakeoff.to_dicts() if self.bakeoff else None,
                 "bakeoff_validation_rows": self.bakeoff.validation_rows if self.bakeoff else None,
                 "attempts": [asdict(a) for a in self.attempts]}
@@ -136,6 +148,8 @@ class StepResult:
                                                      if self.requested_family != self.family else ""))
         if self.plan.cut:
             parts.append(f"**Budget cut:** {self.plan.cut}")
+        if self.mitigation:
+            parts.append(f"**Passed by mitigation:** {self.mitigation}")
         if self.attempts:
             parts += ["", "**Attempts** (each gated one is one look at real_holdout; "
                       f"{self.holdout_looks} taken):", "", attempts_markdown(self.attempts)]
@@ -145,11 +159,12 @@ class StepResult:
 
 
 def attempts_markdown(attempts: Sequence[Attempt]) -> str:
-    head = ("| # | strategy | family | epochs | train rows | seed | fit s (planned) | verdict | quality | "
-            "detection AUC | refused by |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| # | strategy | family | epochs | train rows | real share | seed | fit s (planned) | verdict | "
+            "quality | detection AUC | refused by |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     verdict = {True: "passed", False: "refused", None: "not gated"}
     return head + "\n".join(
         f"| {a.number} | {a.strategy} | {a.family} | {a.epochs if a.epochs is not None else '-'} | {a.train_rows} | "
+        f"{'-' if a.real_share is None else f'{a.real_share:.2f}'} | "
         f"{a.seed} | {a.fit_seconds:.1f} ({a.planned_seconds:.1f}) | {verdict[a.passed]} | {a.quality:.3f} | "
         f"{a.detection_auc:.3f} | {a.refused_by or '-'} |" for a in attempts)
 
@@ -167,6 +182,8 @@ class LoopState:
     pool_columns: int = DEFAULT_COLUMNS  # the pool's width, for the cost model
     attempts: list[Attempt] = field(default_factory=list)
     proposals: list[Proposal] = field(default_factory=list)
+    real_share: float | None = None  # real share of the policy's pool (generation k >= 1)
+    anchor_pool: Callable[[float], pl.DataFrame] | None = None  # real share -> pool rows (mitigation anchor)
 
     def share(self) -> float:
         return self.remaining_seconds / max(1, self.attempts_left)
@@ -223,9 +240,14 @@ class MoreEpochs(Strategy):
 
 def strategies_for(study: StudyConfig, generation: int, gated: bool) -> list[Strategy]:
     """The attempt loop's strategies, in order. Generation 0 of an auto study repairs a refusal with the next
-    candidate, then more epochs; everything else fits once (issue 21's mitigations go here for k >= 1)."""
+    candidate, then more epochs; a gated generation k >= 1 tries the study's mitigations in its order
+    (`ouroboros.chain.mitigation`); everything else fits once."""
     if not gated:
         return [First()]
+    if generation >= 1:
+        from ouroboros.chain.mitigation import strategies  # it builds on this module's Strategy
+
+        return [First(), *strategies(study)]
     return [First(), NextCandidate(), MoreEpochs()]
 
 
@@ -261,12 +283,19 @@ def run_step(pool_rows: pl.DataFrame, study: StudyConfig, gate: GateConfig, gene
              real_holdout: pl.DataFrame | None = None, chosen_family: str | None = None,
              target: str | None = None, id_columns: Sequence[str] = (), data_seed: int = 0, key=None,
              callback: Callable[[int, dict], None] | None = None, log: Callable[[str], None] | None = None,
-             max_attempts: int = MAX_ATTEMPTS) -> StepResult:
+             max_attempts: int = MAX_ATTEMPTS, anchor_pool: Callable[[float], pl.DataFrame] | None = None,
+             real_share: float | None = None) -> StepResult:
     """Fit generation `generation` of `study` on `pool_rows` and return the generator to keep (see the module
     docstring). `real_train` is the real rows the gate compares with (generation 0: the pool itself);
     `real_holdout` is read only to gate attempts, after the family is chosen. `chosen_family`: under auto at
     k >= 1, the family generation 0 chose (no bake-off then). `callback(epoch, losses)` sees every attempt's fit.
+    Mitigation (generation k >= 1 of a study with `mitigation`): `real_share` is the real share of `pool_rows`
+    (the policy's pool) and `anchor_pool(lam)` builds the pool with real share `lam` (fresh real rows plus
+    generation k-1's batch) for the `anchor` mitigation; `real_train` and `real_holdout` are then required.
     """
+    from ouroboros.chain.mitigation import MAX_MITIGATION_ATTEMPTS, passed_by
+    from ouroboros.chain.verify import select
+
     log = log or (lambda _msg: None)
     started = time.perf_counter()
     seed = step_seed(study, generation)
@@ -283,15 +312,22 @@ def run_step(pool_rows: pl.DataFrame, study: StudyConfig, gate: GateConfig, gene
         log(f"bake-off: {' > '.join(c.family for c in bakeoff.candidates)} (chose {order[0]})")
     else:
         order = [chosen_family or requested]
+    mitigating = generation >= 1 and bool(study.mitigation)
+    if mitigating and (real_holdout is None or real_train is None):
+        raise ValueError(f"study {study.name!r}, generation {generation}: mitigation {study.mitigation} gates every "
+                         "attempt, so the step needs real_train and real_holdout (pass both, or set mitigation: [])")
     reference = real_train if real_train is not None else pool_rows
-    gated = requested == AUTO and generation == 0 and real_holdout is not None
+    gated = (requested == AUTO and generation == 0 or mitigating) and real_holdout is not None
     batch_rows = batch_rows or study.rows or reference.height
     first = study.budget_seconds * FIRST_SHARE if requested == AUTO or gated else budget
     width = pool_rows.width - sum(c in pool_rows.columns for c in id_columns)
-    state = LoopState(study, pool_rows.height, seed, order, budget,
-                      attempts_left=max_attempts if gated else 1, first_seconds=first, pool_columns=width)
+    cap = MAX_MITIGATION_ATTEMPTS if mitigating else max_attempts
+    state = LoopState(study, pool_rows.height, seed, order, budget, attempts_left=cap if gated else 1,
+                      first_seconds=first, pool_columns=width,
+                      real_share=real_share, anchor_pool=anchor_pool if mitigating else None)
     strategies = strategies_for(study, generation, gated)
-    kept: tuple[Attempt, object, Proposal, np.ndarray | None] | None = None
+    kept: tuple[Attempt, object, Proposal, np.ndarray | None, dict | None] | None = None
+    fitted: dict[int, tuple[object, np.ndarray | None]] = {}  # attempt number -> its generator and pool rows
     looks = 0
     while state.attempts_left > 0:
         proposal = next((p for s in strategies if (p := s.propose(state)) is not None), None)
@@ -299,53 +335,70 @@ def run_step(pool_rows: pl.DataFrame, study: StudyConfig, gate: GateConfig, gene
             break
         state.proposals.append(proposal)
         state.attempts_left -= 1
-        state.remaining_seconds = max(0.0, state.remaining_seconds - proposal.plan.seconds)
-        index = subsample_index(pool_rows.height, proposal.plan.rows, proposal.seed)
-        rows = pool_rows if index is None else pool_rows[index.tolist()]
-        fit_started = time.perf_counter()
-        try:
-            gen = create(proposal.family, seed=proposal.seed, id_columns=id_columns, **proposal.params)
-            gen.fit(rows, callback=callback)
-        except (GeneratorError, ValueError, RuntimeError) as exc:
-            if not gated:
-                raise
-            attempt = Attempt(len(state.attempts) + 1, proposal.strategy, proposal.family, proposal.plan.epochs,
-                              rows.height, proposal.seed, proposal.plan.seconds, time.perf_counter() - fit_started,
-                              False, False, 0.0, 1.0, -1.0, f"fit error: {str(exc)[:160]}", [], proposal.plan.cut)
-            state.attempts.append(attempt)
-            continue
-        fit_seconds = time.perf_counter() - fit_started
+        share = proposal.lam if proposal.lam is not None else state.real_share
+        if proposal.reuse is not None:  # verify: the earlier attempt's generator, re-drawn; no fit, no budget
+            gen, index = fitted[proposal.reuse]
+            rows_seen = state.attempts[proposal.reuse - 1].train_rows
+            fit_seconds = 0.0
+        else:
+            state.remaining_seconds = max(0.0, state.remaining_seconds - proposal.plan.seconds)
+            source = pool_rows if proposal.lam is None else state.anchor_pool(proposal.lam)
+            index = subsample_index(source.height, proposal.plan.rows, proposal.seed)
+            rows = source if index is None else source[index.tolist()]
+            rows_seen = rows.height
+            fit_started = time.perf_counter()
+            try:
+                gen = create(proposal.family, seed=proposal.seed, id_columns=id_columns, **proposal.params)
+                gen.fit(rows, callback=callback)
+            except (GeneratorError, ValueError, RuntimeError) as exc:
+                if not gated:
+                    raise
+                attempt = Attempt(len(state.attempts) + 1, proposal.strategy, proposal.family,
+                                  proposal.plan.epochs, rows.height, proposal.seed, proposal.plan.seconds,
+                                  time.perf_counter() - fit_started, False, False, 0.0, 1.0, -1.0,
+                                  f"fit error: {str(exc)[:160]}", [], proposal.plan.cut, share)
+                state.attempts.append(attempt)
+                continue
+            fit_seconds = time.perf_counter() - fit_started
+        fitted[len(state.attempts) + 1] = (gen, index)
         card = None
+        selection = None
         if gated:
-            batch = draw_batch(gen, batch_rows, proposal.seed + BATCH_SEED_OFFSET, target, study.target_share,
-                               reference[target] if target in reference.columns else None)  # as the batch asset
+            batch_seed = proposal.seed + BATCH_SEED_OFFSET  # what the batch asset samples
+            if proposal.verify:
+                batch, chosen = select(gen, batch_rows, batch_seed, reference, target=target, id_columns=id_columns)
+                selection = chosen.to_dict()
+            else:
+                batch = draw_batch(gen, batch_rows, batch_seed, target, study.target_share,
+                                   reference[target] if target in reference.columns else None)
             card = evaluate(batch, reference, real_holdout, gate, target=target, id_columns=id_columns,
                             target_share=study.target_share)
             looks += 1
         attempt = Attempt(
-            len(state.attempts) + 1, proposal.strategy, proposal.family, proposal.plan.epochs, rows.height,
-            proposal.seed, proposal.plan.seconds, fit_seconds, card is not None,
-            card.passed if card is not None else None,
+            len(state.attempts) + 1, proposal.strategy, proposal.family, proposal.plan.epochs, rows_seen,
+            proposal.seed, 0.0 if proposal.reuse is not None else proposal.plan.seconds, fit_seconds,
+            card is not None, card.passed if card is not None else None,
             _score(card, "fidelity.quality_score", 0.0) if card else 0.0,
             _score(card, "joint.detection_auc", 1.0) if card else 1.0,
             _score(card, "utility.skill_retention", -1.0) if card else -1.0,
-            refused_by(card) if card else "", _failures(card) if card else [], proposal.plan.cut)
+            refused_by(card) if card else "", _failures(card) if card else [], proposal.plan.cut, share,
+            proposal.verify)
         state.attempts.append(attempt)
         log(f"attempt {attempt.number} ({attempt.strategy}): {attempt.family}, "
             f"{'passed' if attempt.passed else 'refused: ' + attempt.refused_by if gated else 'fitted'}"
             f" in {fit_seconds:.1f} s")
         if kept is None or attempt.sort_key() < kept[0].sort_key():
-            kept = (attempt, gen, proposal, index)
+            kept = (attempt, gen, proposal, index, selection)
         if attempt.passed is not False:
             break
     if kept is None:
         reasons = "; ".join(f"{a.family}: {a.refused_by}" for a in state.attempts)
         raise GeneratorError(f"study {study.name!r}, generation {generation}: no candidate could be fitted "
                              f"({reasons}); set a family that models this table, or check the table's columns")
-    best, gen, proposal, index = kept
+    best, gen, proposal, index, selection = kept
     passed = best.passed
     advice = advice_for(state.attempts, reference.columns, study.budget_seconds, proposal.plan.cut) \
         if passed is False else ""
     return StepResult(gen, proposal.family, requested, proposal.params, proposal.seed, proposal.plan, index,
                       best.fit_seconds, time.perf_counter() - started, bakeoff, state.attempts, looks, passed,
-                      advice)
+                      advice, proposal.lam, selection, passed_by(state.attempts) if generation >= 1 else "")
