@@ -61,9 +61,10 @@ job = dg.define_asset_job("prepare", selection=dg.AssetSelection.groups("real", 
 d = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources, jobs=[job])
 r = d.resolve_job_def("prepare").execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False,
     run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-from pipelines.run import stopped_only_by_gate
-failed = {e.step_key for e in r.all_events if e.event_type_value == "STEP_FAILURE"}
-assert stopped_only_by_gate(r) and all(k.startswith("broken_shrunk__batch_g0_") for k in failed), failed
+from pipelines.run import refusals
+# a refusal is an outcome: the run succeeds and the gate's refusals are all of the broken study's batch
+refused = refusals(r)
+assert r.success and refused and all(x["batch"] == "broken_shrunk/batch_g0" for x in refused), refused
 """
 
 
