@@ -75,6 +75,13 @@ def run_generation_0(tmp_path: Path, squeeze: float) -> tuple[dict, object]:
         # no `gate:` block: the default gate, nothing loosened
     })
     assert config.gate == GateConfig()  # every limit at its default
+    _, evaluations, verdict = materialise_generation_0(tmp_path, config)
+    return evaluations, verdict
+
+
+def materialise_generation_0(tmp_path: Path, config: PipelineConfig):
+    """Real assets and generation 0 of study `r` with its four checks: (the batch, the check evaluations by name,
+    the batch's stored verdict under today's rules)."""
     lake = tmp_path / "lake"
     settings = Settings(config_path=tmp_path / "ouroboros.yaml", lake=lake,
                         mlflow_tracking_uri=f"sqlite:///{lake / 'mlflow.db'}", mlflow_artifacts=lake / "mlartifacts",
@@ -90,7 +97,7 @@ def run_generation_0(tmp_path: Path, squeeze: float) -> tuple[dict, object]:
     lake_resource = defs.resources["lake"]
     batch = lake_resource.read_asset_table(["r", "batch_g0"])
     rules = lake_resource.current_rules(config.gate.model_dump(), config.data.target)
-    return evaluations, lake_resource.read_verdict("r/batch_g0", fingerprint(batch), rules=rules)
+    return batch, evaluations, lake_resource.read_verdict("r/batch_g0", fingerprint(batch), rules=rules)
 
 
 def test_default_gate_approves_held_out_real_rows(tmp_path):

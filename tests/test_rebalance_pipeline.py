@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
@@ -15,12 +14,8 @@ import pytest
 from ouroboros.config import GateConfig, PipelineConfig
 from ouroboros.generators import register
 from ouroboros.generators.base import meets
-from ouroboros.verdict import fingerprint
-from pipelines.definitions import build_definitions
-from pipelines.settings import Settings
 from tests.conftest import DEMO
-from tests.faultrun import selection
-from tests.test_default_gate_pipeline import Replay
+from tests.test_default_gate_pipeline import Replay, materialise_generation_0
 
 SOURCE_ROWS, FRESH_ROWS, BATCH_ROWS, SHARE = 2000, 2400, 300, 0.3
 
@@ -56,22 +51,7 @@ def run(tmp_path: Path, squeeze: float):
         "downstream": {"epochs": 1},
     })
     assert config.gate == GateConfig()
-    lake = tmp_path / "lake"
-    settings = Settings(config_path=tmp_path / "ouroboros.yaml", lake=lake,
-                        mlflow_tracking_uri=f"sqlite:///{lake / 'mlflow.db'}", mlflow_artifacts=lake / "mlartifacts",
-                        gx_root=lake / "gx", landing=lake / "landing")
-    defs = build_definitions(config, settings)
-    checks = [["r/batch_g0", c] for c in ("contract", "fidelity", "privacy", "collapse")]
-    spec = {"assets": ["real_ingest", "real_data", "real_train", "real_holdout", "real_contract", "r/generator_g0",
-                       "r/batch_g0"], "checks": checks}
-    with dg.instance_for_test() as instance:
-        result = dg.materialize([*defs.assets, *defs.asset_checks], selection=selection(spec), instance=instance,
-                                resources=defs.resources, raise_on_error=False)
-    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] == "r"}
-    lake_resource = defs.resources["lake"]
-    batch = lake_resource.read_asset_table(["r", "batch_g0"])
-    rules = lake_resource.current_rules(config.gate.model_dump(), config.data.target)
-    return batch, evaluations, lake_resource.read_verdict("r/batch_g0", fingerprint(batch), rules=rules)
+    return materialise_generation_0(tmp_path, config)
 
 
 def test_a_rebalanced_batch_of_fresh_real_rows_is_approved(tmp_path):
