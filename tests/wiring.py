@@ -3,7 +3,8 @@
 Tests of the graph's wiring (Dagster, lineage, landing, the stack, the UI) need a chain the gate approves. The
 bundled copula is not one on the demo table under the default gate: it keeps about 15-40% of the real
 associations and a model trained on its batch predicts `outcome` no better than a constant (docs/gate.md). So
-WIRING_GATE sets the three joint limits off; every other test (contract, shapes, spread, tails, categories,
+WIRING_GATE sets the three joint limits off (tests/test_default_gate_pipeline.py and tests/test_rebalance_pipeline.py
+run the default gate, nothing loosened, on a family that replays held-out real rows); every other test (contract, shapes, spread, tails, categories,
 copies) judges at its default, which is what stops the `shrunk` chain.
 
 Importing this module registers `shrunk`: a copula whose numeric columns come out squeezed towards their median,
