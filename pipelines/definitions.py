@@ -14,7 +14,7 @@ from assets.training import build_training_assets
 from ouroboros.chain.bakeoff import check_params
 from ouroboros.config import AUTO, ConfigError, PipelineConfig, load_config
 from ouroboros.generators import GeneratorError, create
-from pipelines.sensors import build_alert_sensor, build_landing_sensor
+from pipelines.sensors import build_alert_sensor, build_landing_sensor, build_refusal_sensor
 from pipelines.settings import Settings
 from resources import GreatExpectationsResource, LakeIOManager, LakeResource, MlflowResource
 
@@ -138,7 +138,9 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
         schedules=[weekly],
         sensors=[build_landing_sensor(production_job, settings.landing, config.landing.settle_seconds,
                                       config.landing.max_attempts),
-                 build_alert_sensor(settings.alert_webhook or config.landing.alert_webhook)],
+                 build_alert_sensor(settings.alert_webhook or config.landing.alert_webhook),
+                 *([build_refusal_sensor(settings.alert_webhook or config.landing.alert_webhook)]
+                   if settings.refusal_alerts else [])],
         resources={
             "io_manager": LakeIOManager(root=lake),
             "lake": LakeResource(root=lake),

@@ -150,12 +150,14 @@ def post_webhook(url: str, record: dict, timeout: float = 5.0) -> None:
 
 
 def build_alert_sensor(webhook_url: str | None = None) -> dg.SensorDefinition:
-    """A run-failure sensor writing one JSON line per failed run to the lake's alerts file (and an optional webhook)."""
+    """A run-failure sensor writing one JSON line per failed run to the lake's alerts file (and an optional webhook).
+    A gate refusal fails no run (assets/checks.py), so this fires on crashes (and quarantined files) only."""
 
     @dg.run_failure_sensor(name="alert_on_failure", default_status=dg.DefaultSensorStatus.RUNNING,
                            monitor_all_code_locations=False,
                            description="Records an alert (Dagster log + alerts.jsonl in the lake, optional webhook) "
-                                       "when any run fails: a gate check, a quarantined landed file, or an error.")
+                                       "when any run fails: a quarantined landed file or an error. A gate refusal "
+                                       "fails no run: notify_on_refusal reports those.")
     def alert_on_failure(context: dg.RunFailureSensorContext, lake: LakeResource):
         error = context.failure_event.message if context.failure_event else None
         record = alert_record(context.dagster_run, context.instance, error)
@@ -170,3 +172,45 @@ def build_alert_sensor(webhook_url: str | None = None) -> dg.SensorDefinition:
                 context.log.warning(f"alert webhook {url} failed: {exc}")
 
     return alert_on_failure
+
+
+def refusal_records(run: dg.DagsterRun, instance: dg.DagsterInstance) -> list[dict]:
+    """The gate's refusals in a run: failed check evaluations marked `verdict: refused` (assets/checks.py)."""
+    out = []
+    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.event_specific_data
+        verdict = evaluation.metadata.get("verdict")
+        if not evaluation.passed and getattr(verdict, "value", verdict) == "refused":
+            out.append({"asset": evaluation.asset_key.to_user_string(), "check": evaluation.check_name,
+                        "description": evaluation.description})
+    return out
+
+
+def build_refusal_sensor(webhook_url: str | None = None) -> dg.SensorDefinition:
+    """A notification per run in which the gate refused a batch: an outcome, not a crash, so it is not
+    alert_on_failure's; kind `gate_refused` in alerts.jsonl (and the webhook). Switched off with
+    OUROBOROS_REFUSAL_ALERTS=off (the sensor is then not defined) or in the UI."""
+
+    @dg.run_status_sensor(name="notify_on_refusal", run_status=dg.DagsterRunStatus.SUCCESS,
+                          default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False,
+                          description="Records a notification (Dagster log + alerts.jsonl in the lake, optional "
+                                      "webhook) when the gate refused a batch in a run that succeeded. Crashes go "
+                                      "to alert_on_failure. Off: OUROBOROS_REFUSAL_ALERTS=off.")
+    def notify_on_refusal(context: dg.RunStatusSensorContext, lake: LakeResource):
+        refused = refusal_records(context.dagster_run, context.instance)
+        if not refused:
+            return dg.SkipReason(f"run {context.dagster_run.run_id}: no refusal")
+        record = {"time": datetime.now(timezone.utc).isoformat(), "kind": "gate_refused",
+                  "job": context.dagster_run.job_name, "run_id": context.dagster_run.run_id,
+                  "refused": refused, "failed_checks": refused, "error": None}
+        lake.append_alert(record)
+        context.log.info(f"REFUSAL: run {record['run_id']} of {record['job']}: "
+                         + "; ".join(f"{r['asset']} by {r['check']}" for r in refused))
+        if webhook_url:
+            try:
+                post_webhook(webhook_url, record)
+            except Exception as exc:  # the channel being down must not lose the record already on disk
+                context.log.warning(f"alert webhook {webhook_url} failed: {exc}")
+        return None
+
+    return notify_on_refusal

@@ -40,6 +40,7 @@ class Settings:
     executor: str = "in_process"  # in_process (default), multiprocess (the stack), k8s (the Helm deployment)
     max_concurrent: int = 2  # step processes at once under the multiprocess executor
     mlflow_ui: str = "http://127.0.0.1:5000"
+    refusal_alerts: bool = True  # notify_on_refusal defined (OUROBOROS_REFUSAL_ALERTS=on|off)
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
@@ -61,7 +62,11 @@ class Settings:
         except ValueError as exc:
             raise SettingsError(f"OUROBOROS_MAX_CONCURRENT={env['OUROBOROS_MAX_CONCURRENT']!r} is not a whole "
                                 "number") from exc
+        switch = env.get("OUROBOROS_REFUSAL_ALERTS", "on").strip().lower()
+        if switch not in ("on", "off"):
+            raise SettingsError(f"OUROBOROS_REFUSAL_ALERTS={switch!r}: use on or off")
         return cls(
+            refusal_alerts=switch == "on",
             config_path=Path(env.get("OUROBOROS_CONFIG", PROJECT_ROOT / "ouroboros.yaml")).resolve(),
             lake=lake,
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{lake / 'mlflow.db'}"),

@@ -95,3 +95,26 @@ def test_a_later_run_selecting_only_the_descendants_makes_none_of_them(refused_r
                            selection=dg.AssetSelection.assets(["broken", "generator_g1"]), instance=instance,
                            resources=defs.resources, raise_on_error=False)
     assert alone.success and not made(alone)
+
+
+def test_a_refusal_is_recorded_for_its_own_notification(refused_run):
+    from pipelines.sensors import refusal_records
+
+    _, instance, result, _ = refused_run
+    records = refusal_records(instance.get_run_by_id(result.run_id), instance)
+    assert {r["asset"] for r in records} == {"broken/batch_g0"}
+    # alert_on_failure is a run-failure sensor and this run succeeded: it has nothing to fire on
+    assert result.success
+
+
+def test_refusal_notifications_switch_off(tmp_path, small_demo):
+    source = tmp_path / "real.parquet"
+    small_demo.write_parquet(source)
+    env = {"OUROBOROS_LAKE": str(tmp_path / "lake")}
+    on = build_definitions(config_for(source), Settings.from_env(env))
+    off = build_definitions(config_for(source), Settings.from_env({**env, "OUROBOROS_REFUSAL_ALERTS": "off"}))
+    names = lambda d: {s.name for s in d.sensors}  # noqa: E731
+    assert "notify_on_refusal" in names(on) and "notify_on_refusal" not in names(off)
+    assert "alert_on_failure" in names(off)
+    with pytest.raises(ValueError, match="OUROBOROS_REFUSAL_ALERTS='maybe'"):
+        Settings.from_env({**env, "OUROBOROS_REFUSAL_ALERTS": "maybe"})
