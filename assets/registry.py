@@ -104,12 +104,17 @@ def build_approved_asset(study: StudyConfig, config: PipelineConfig) -> dg.Asset
     def approved_generator(context: dg.AssetExecutionContext, lake: LakeResource,
                            mlflow_tracking: MlflowResource) -> dg.Output[dict]:
         chain = study_chain(lake, study, rules=lake.current_rules(config.gate.model_dump(), config.data.target))
-        passed = [gen for rec, gen in chain if rec.passed is True]
         # a generator whose batch passed only as a verifier's selection, or one of an observe study, is not
         # itself approved: the selection can reweight what the generator draws in wrong proportions
-        for gen in [g for g in passed if not generator_approvable(g)[0]]:
-            context.log.info(f"{study.name} generation {gen['generation']}: {generator_approvable(gen)[1]}")
-        passed = [gen for gen in passed if generator_approvable(gen)[0]]
+        passed = []
+        for rec, gen in chain:
+            if rec.passed is not True:
+                continue
+            ok, why = generator_approvable(gen)
+            if ok:
+                passed.append(gen)
+            else:
+                context.log.info(f"{study.name} generation {gen['generation']}: {why}")
         if not passed:
             context.log.warning(f"study {study.name}: no generation passed the gate; alias not moved")
             return dg.Output({"study": study.name, "version": None, "generation": None},
