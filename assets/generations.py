@@ -6,9 +6,10 @@ verdict and its lineage before a generator may learn from it (`assets.lineage.re
 that failed, or one whose ancestors were made from another real_train, never feeds the chain, even
 when a generation is materialised on its own in a later run.
 
-The generator asset is thin: it reads and checks its inputs, builds the pool, and calls the framework-free
-step (`ouroboros.chain.step.run_step`: budget, the `family: auto` bake-off, repair at generation 0), then
-writes and logs what the step returned.
+The generator asset is thin: it reads and checks its inputs and calls one framework-free function
+(`ouroboros.chain.generation.fit_generation`: the policy's pool, then the step with its budget, the
+`family: auto` bake-off, repair at generation 0 and mitigation at k >= 1), then writes and logs what it
+returned. The batch asset draws with `ouroboros.chain.generation.draw_generation_batch`.
 
 Each batch records its lineage (its generator's parents by fingerprint, the real-table version) with its
 verdict; each generator stores its pool's row origins as a sidecar aligned by row
@@ -29,17 +30,16 @@ import ouroboros.collapse  # noqa: F401 - registers the "gaussian" reference fam
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
 from assets.lineage import gate_refusal, read_chain
 from assets.progress import FitProgress
+from ouroboros.chain.generation import draw_generation_batch, fit_generation
 from ouroboros.chain.observe import observed_chain
-from ouroboros.chain.step import BATCH_SEED_OFFSET, StepResult, run_step, step_seed
-from ouroboros.chain.verify import draw_selected
+from ouroboros.chain.step import StepResult, step_seed
 from ouroboros.config import AUTO, GateConfig, PipelineConfig, StudyConfig
 from ouroboros.generators import GeneratorError, load
 from ouroboros.lineage import REAL_TRAIN
-from ouroboros.policies import build_pool, source_name
+from ouroboros.policies import source_name
 from ouroboros.privacy.chain import chain_entry, parents_in_pool
 from ouroboros.privacy.report import PrivacyReport
 from ouroboros.provenance import REAL, SYNTHETIC, Origin, composition, composition_markdown
-from ouroboros.rebalance import draw_batch
 from ouroboros.verdict import GateRefusal, fingerprint
 from resources import LakeResource, MlflowResource
 from resources.lake import asset_file, atomic_write_parquet
@@ -236,11 +236,6 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
         if real is not None:
             parents[REAL_TRAIN] = fingerprint(real)
             origins["real"] = Origin(REAL, parents[REAL_TRAIN])
-        pool = build_pool(study.policy, generation, real if real is not None else pl.DataFrame(), batches,
-                          lam=study.lam, seed=study.seed, origins=origins)
-
-        def anchor_pool(lam: float):  # mitigation anchor: real share lam, the rest from generation k-1's batch
-            return build_pool("anchor", generation, real, batches, lam=lam, seed=study.seed, origins=origins)
         run_name = f"{study.name}/gen_{generation}"
         # the real-table (Delta) version real_train was cut from: any model traces back to exact real rows
         lineage = {"real_table_version": ver} if (ver := lake.real_table_version()) is not None else {}
@@ -249,9 +244,8 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
                                                   "dagster_run_id": context.run_id}) as run:
             mlflow.log_params({"family": study.family, "generation": generation, "study": study.name,
                                "policy": study.policy, "parent_generation": generation - 1 if generation else "real",
-                               "seed": step_seed(study, generation), "pool_rows": pool.rows.height, **lineage,
+                               "seed": step_seed(study, generation), **lineage,
                                "budget_seconds": study.budget_seconds,
-                               **{f"pool.{k}": v for k, v in pool.composition.items()},
                                **{f"param.{k}": v for k, v in study.params.items()}})
             epochs = study.params.get("epochs") if study.family != AUTO else None
             with FitProgress(run_name, epochs if isinstance(epochs, int) else None, context.log.info) as shown:
@@ -261,24 +255,19 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
                     shown(epoch, losses)  # terminal bar per epoch; a run-log line every tenth of the fit
 
                 try:
-                    result = run_step(pool.rows, study, gate, generation, batch_rows=study.rows,
-                                      real_train=real if real is not None else None,
-                                      real_holdout=inputs.get("real_holdout"),
-                                      chosen_family=chosen_family(lake, study, generation),
-                                      target=config.data.target if config else None, id_columns=id_columns,
-                                      data_seed=config.data.seed if config else 0,
-                                      callback=progress, log=context.log.info,
-                                      anchor_pool=(lambda lam: anchor_pool(lam).rows) if real is not None else None,
-                                      real_share=pool.composition.get("real", 0) / max(1, pool.rows.height))
+                    step = fit_generation(study, gate, generation, real, batches,
+                                          real_holdout=inputs.get("real_holdout"), origins=origins,
+                                          chosen_family=chosen_family(lake, study, generation),
+                                          target=config.data.target if config else None, id_columns=id_columns,
+                                          data_seed=config.data.seed if config else 0,
+                                          callback=progress, log=context.log.info)
                 except GeneratorError as exc:
                     raise dg.Failure(str(exc)) from exc
-            if result.real_share is not None:
-                pool = anchor_pool(result.real_share)  # the kept generator learnt from the raised real share
+            result, pool, learned, origin = step.result, step.pool, step.learned, step.origin
+            # the pool the kept generator read (the anchor mitigation may have raised its real share)
+            mlflow.log_params({"pool_rows": pool.rows.height, **{f"pool.{k}": v for k, v in pool.composition.items()}})
             log_step(result)
             gen = result.generator
-            # the rows the kept generator learned from (the budget may have subsampled the pool)
-            origin = pool.origin if result.pool_index is None else pool.origin[result.pool_index.tolist()]
-            learned = pool.rows if result.pool_index is None else pool.rows[result.pool_index.tolist()]
             pool_origin = composition(origin)
             mlflow.log_dict({"pool_origin": pool_origin}, "pool_origin.json")
             log_pool_inputs(lake, study, generation, learned, pool.composition, parents, real)
@@ -333,11 +322,9 @@ def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | N
         rows = study.rows or default_rows or real_train.height
         # as run_step gated it: a verified batch is the verifier's selection of a larger draw, a rebalanced one
         # the asked class mix (ouroboros.rebalance)
-        if generator.get("batch_selection"):
-            df = draw_selected(gen, rows, generator["seed"] + BATCH_SEED_OFFSET, generator["batch_selection"])
-        else:
-            df = draw_batch(gen, rows, generator["seed"] + BATCH_SEED_OFFSET, target, study.target_share,
-                            real_train[target] if target in real_train.columns else None)
+        df = draw_generation_batch(gen, rows, generator["seed"], selection=generator.get("batch_selection"),
+                                   target=target, target_share=study.target_share,
+                                   real_target=real_train[target] if target in real_train.columns else None)
         context.log.info(f"sampled {df.height} rows from {generator['path']}")
         fp = fingerprint(df)
         # what this exact batch descends from, kept with its verdict: consumers walk it back to real_train
