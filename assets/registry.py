@@ -58,7 +58,8 @@ def study_chain(lake: LakeResource, study: StudyConfig, real_train: pl.DataFrame
         passed = None if verdict.missing and all(verdict.checks.values()) else verdict.passed
         chain.append((GenerationRecord(study.name, k, passed, verdict.scores, verdict.failures,
                                        generator.get("family", study.family),  # under auto: the chosen one
-                                       study.policy, generator.get("pool", {}), generator.get("pool_origin", [])),
+                                       study.policy, generator.get("pool", {}), generator.get("pool_origin", []),
+                                       generator.get("mitigation") or "", study.gate_mode),
                       generator))
     return chain
 

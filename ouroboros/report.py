@@ -42,6 +42,8 @@ class GenerationRecord:
     policy: str = ""
     pool: dict[str, int] = field(default_factory=dict)
     origins: list[dict] = field(default_factory=list)  # the pool's composition by origin (ouroboros.provenance)
+    mitigation: str = ""  # what made this generation pass when its first fit was refused (ouroboros.chain.mitigation)
+    gate_mode: str = "block"  # observe: the gate scored this batch but did not guard the chain
 
 
 def summarise(scores: dict[str, float]) -> dict[str, float]:
@@ -204,6 +206,12 @@ def pool_origin_markdown(records: list[GenerationRecord]) -> list[str]:
     return lines
 
 
+def downstream_cell(scores: dict[str, float]) -> str:
+    """`tstr (trtr)` from the gate's utility test, or '-' when it did not run."""
+    tstr, trtr = scores.get("utility.tstr.skill"), scores.get("utility.trtr.skill")
+    return "-" if tstr is None or trtr is None else f"{tstr:.3f} ({trtr:.3f})"
+
+
 def report_markdown(records: list[GenerationRecord], plot_name: str | None = None, bands: Bands | None = None,
                     approved: dict[str, str] | None = None, notes: dict[str, str] | None = None) -> str:
     """A page a reviewer reads: where each guard tripped, what moved first, verdicts and headline indicators."""
@@ -230,16 +238,21 @@ def report_markdown(records: list[GenerationRecord], plot_name: str | None = Non
         lines.append(f"- **{study}**: {notes[study]}")
     if plot_name:
         lines += ["", f"![collapse curves]({plot_name})"]
-    head = ["study", "generation", "pool", "verdict", *HEADLINE]
+    # downstream: the gate's utility test, a model trained on the batch against the same model trained on as many
+    # real_train rows (mean of bootstrap draws), both scored on real_holdout
+    head = ["study", "generation", "pool", "verdict", "mitigation", "downstream skill (real baseline)", *HEADLINE]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in sorted(records, key=lambda r: (r.study, r.generation)):
         s = summarise(r.scores)
         verdict = {True: "pass", False: "FAIL", None: "not judged"}[r.passed]
         if r.passed is False and r.failures:
             verdict += " (" + ", ".join(f"`{f['indicator']}`" for f in r.failures[:3]) + ")"
+        if r.gate_mode == "observe":
+            verdict += ", observed only"
         pool = ", ".join(f"{k} {v}" for k, v in r.pool.items())
         cells = [_fmt(s.get(k)) for k in HEADLINE]
-        lines.append(f"| {r.study} | {r.generation} | {pool} | {verdict} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r.study} | {r.generation} | {pool} | {verdict} | {r.mitigation or '-'} | "
+                     f"{downstream_cell(r.scores)} | " + " | ".join(cells) + " |")
     shown_bands = [k for k in HEADLINE if k in bands]
     if shown_bands:
         lines += ["", "Real-data noise band (fresh real rows scored like a batch): "

@@ -76,7 +76,19 @@ def test_page_and_plot(tmp_path):
     assert "**acc**: no gate failure" in page and "no indicator moved beyond real-data noise" in page
     assert "first to move beyond real-data noise: `collapse.spread_ratio" in page
     assert "@approved` = version 3" in page and "![collapse curves](r.png)" in page
-    assert "| rep | 2 | real 10 | FAIL (`spread_ratio.a`) |" in page
+    assert "| rep | 2 | real 10 | FAIL (`spread_ratio.a`) | - | - |" in page
+
+
+def test_page_shows_the_mitigation_and_the_downstream_score_against_the_real_baseline_per_generation():
+    scores = {"fidelity.column_shapes": 0.99, "utility.tstr.skill": 0.41, "utility.trtr.skill": 0.52}
+    records = [GenerationRecord("rep", 0, True, scores, [], "vae", "replace", {"real": 10}),
+               GenerationRecord("rep", 1, True, scores, [], "vae", "replace", {"gen_0": 10}, mitigation="verify"),
+               GenerationRecord("obs", 1, False, scores, [], "vae", "replace", {"gen_0": 10}, gate_mode="observe")]
+    page = report_markdown(records)
+    assert "| mitigation | downstream skill (real baseline) |" in page
+    assert "| rep | 0 | real 10 | pass | - | 0.410 (0.520) |" in page
+    assert "| rep | 1 | gen_0 10 | pass | verify | 0.410 (0.520) |" in page
+    assert "| obs | 1 | gen_0 10 | FAIL, observed only | - |" in page
 
 
 def test_page_shows_each_pool_by_origin_and_where_lineage_cut_a_chain():
