@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.generations:
         spec["generations"] = args.generations
     if args.report:
-        from benchmarks.collapse_report import report
+        from collapse_report import report  # beside this script (python puts its folder on sys.path)
 
         print(report(args.out, spec, ROOT / "docs"))
         return 0
