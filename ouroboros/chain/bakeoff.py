@@ -21,7 +21,7 @@ import polars as pl
 
 from ouroboros.chain.budget import FitPlan, plan_fit
 from ouroboros.config import GateConfig
-from ouroboros.generators import FAMILIES, GeneratorError, create
+from ouroboros.generators import GeneratorError, available, create
 from ouroboros.generators import _class_for as family_class
 from ouroboros.quality import Scorecard, evaluate
 from ouroboros.split import row_unit
@@ -116,13 +116,14 @@ def family_params(family: str, params: dict | None) -> dict:
     params = dict(params or {})
     own = params.pop(family, None) or {}
     accepted = set(family_class(family).PARAMS) | {"device"}
-    flat = {k: v for k, v in params.items() if k not in FAMILIES and k in accepted}
+    families = available()
+    flat = {k: v for k, v in params.items() if k not in families and k in accepted}
     return {**flat, **own}
 
 
 def check_params(candidates: Sequence[str], params: dict | None) -> None:
     """Raise GeneratorError naming a `params` key that no candidate family takes (a typo, under family auto)."""
-    known = set(FAMILIES) | {"device"}
+    known = set(available()) | {"device"}
     for family in candidates:
         known |= set(family_class(family).PARAMS)
     unknown = sorted(set(params or {}) - known)

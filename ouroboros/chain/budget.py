@@ -41,9 +41,9 @@ def has_epochs(family: str) -> bool:
         return True
     if family in ONE_PASS:
         return False
-    from ouroboros.generators import FAMILIES, _class_for  # lazily: the cost model itself needs no generator
+    from ouroboros.generators import _class_for, is_family  # lazily: the cost model itself needs no generator
 
-    return family in FAMILIES and "epochs" in _class_for(family).PARAMS
+    return is_family(family) and "epochs" in _class_for(family).PARAMS
 
 
 def batch_rows(family: str, rows: int) -> int:
