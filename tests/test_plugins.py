@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
 from ouroboros.chain.step import run_step
-from ouroboros.config import GateConfig, StudyConfig
+from ouroboros.config import GateConfig, PipelineConfig, StudyConfig
 from ouroboros.generators import GeneratorError, available, create, load, plugin_families
+from pipelines.definitions import PIPELINE_JOB, build_definitions
+from tests.test_refusal_outcome import made, settings_for
+from tests.wiring import WIRING_GATE
+
+EXAMPLE = Path(__file__).parent / "plugin_example" / "sklearn_family.py"  # docs/plugins.md's worked example
 
 PLUGIN = '''
 import polars as pl
@@ -43,12 +50,14 @@ def plugin(tmp_path, monkeypatch):
     pkg = tmp_path / "mirror_plugin"
     pkg.mkdir()
     (pkg / "__init__.py").write_text(PLUGIN)
+    (pkg / "sklearn_family.py").write_text(EXAMPLE.read_text())
     info = tmp_path / "mirror_plugin-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mirror-plugin\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(textwrap.dedent("""\
         [ouroboros.generators]
         mirror = mirror_plugin:MirrorCopula
+        mixture = mirror_plugin.sklearn_family:MixtureFamily
         misnamed = mirror_plugin:Misnamed
         broken = mirror_plugin:NotAGenerator
         missing = mirror_plugin:Nowhere
@@ -56,7 +65,8 @@ def plugin(tmp_path, monkeypatch):
         """))
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
-    sys.modules.pop("mirror_plugin", None)
+    for name in [m for m in sys.modules if m.startswith("mirror_plugin")]:
+        sys.modules.pop(name)
 
 
 @pytest.fixture
@@ -99,3 +109,34 @@ def test_a_broken_plugin_is_named_in_the_error(plugin, family, message):
 def test_an_unknown_family_says_how_to_add_one():
     with pytest.raises(GeneratorError, match="ouroboros.generators"):
         create("nonesuch")
+
+
+def test_the_worked_example_wraps_a_scikit_learn_object_and_keeps_the_table_s_types(plugin, small_demo, tmp_path):
+    gen = create("mixture", seed=1, components=4).fit(small_demo)
+    rows = gen.sample(300, seed=2)
+    assert rows.schema == small_demo.schema and rows.height == 300
+    assert rows.equals(gen.sample(300, seed=2)) and not rows.equals(gen.sample(300, seed=3))
+    back = load(gen.save(tmp_path / "mixture"))  # arrays and JSON on disk, no pickle
+    assert not list((tmp_path / "mixture").glob("*.pkl")) and back.sample(300, seed=2).equals(rows)
+    with pytest.raises(GeneratorError, match="components must be >= 1"):
+        create("mixture", components=0)
+
+
+def test_a_plugin_family_runs_through_the_whole_graph(plugin, small_demo, tmp_path):
+    source = tmp_path / "real.parquet"
+    small_demo.write_parquet(source)
+    config = PipelineConfig.model_validate({
+        "data": {"source": str(source), "target": "outcome", "holdout_fraction": 0.25, "seed": 0},
+        "studies": [{"name": "plugged", "family": "mirror", "policy": "replace", "generations": 2}],
+        "training": {"study": "plugged"}, "downstream": {"epochs": 1}, "gate": WIRING_GATE})
+    defs = build_definitions(config, settings_for(tmp_path))
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    assert result.success
+    assert {"plugged/generator_g0", "plugged/batch_g0", "plugged/generator_g1", "plugged/batch_g1",
+            "plugged/approved_generator", "training_set", "downstream_model"} <= made(result)
+    gen0 = [e for e in result.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == "plugged/generator_g0"][0]
+    assert gen0.materialization.metadata["family"].value == "mirror"
+    checked = {e.asset_key.to_user_string() for e in result.get_asset_check_evaluations()}
+    assert "plugged/batch_g0" in checked  # the gate judged the plugin's batch like any other
