@@ -25,11 +25,12 @@ breach alone passes the check (the batch is approved) and says so in its descrip
 
 import json
 import re
+import time
 from pathlib import Path
 
 import dagster as dg
-import mlflow
 import polars as pl
+from mlflow.entities import Metric
 
 from assets.common import batch_key, generator_key, key_text
 from assets.real import contract_rules, contract_suite_name, save_contract_suite
@@ -85,12 +86,25 @@ def _metric_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", key)
 
 
-def _log_to_generation_run(mlflow_tracking: MlflowResource, run_id: str, check: str, passed: bool,
+def logged_model_id(generator: dict) -> str | None:
+    """The MLflow 3 LoggedModel id of the generator (`models:/m-...`), or None for a record without one."""
+    uri = generator.get("model_uri") or ""
+    tail = uri.rsplit("/", 1)[-1]
+    return tail if uri.startswith("models:/") and tail.startswith("m-") else None
+
+
+def _log_to_generation_run(mlflow_tracking: MlflowResource, generator: dict, check: str, passed: bool,
                            scores: dict[str, float], warned: bool = False) -> None:
-    with mlflow_tracking.resume(run_id):
-        mlflow.log_metrics({_metric_name(f"gate.{k}"): float(v) for k, v in scores.items()})
-        mlflow.log_metric(f"gate.{check}.passed", float(passed))
-        mlflow.log_metric(f"gate.{check}.warned", float(warned))
+    """The check's scores on the generation's run, each linked to the generator's LoggedModel (so the model's page
+    lists them). Through the client: the finished run is written to, not re-opened as the active run."""
+    ts = int(time.time() * 1000)
+    model_id = logged_model_id(generator)
+    metrics = [Metric(_metric_name(f"gate.{k}"), float(v), ts, 0, model_id=model_id) for k, v in scores.items()]
+    metrics += [Metric(f"gate.{check}.passed", float(passed), ts, 0, model_id=model_id),
+                Metric(f"gate.{check}.warned", float(warned), ts, 0, model_id=model_id)]
+    client = mlflow_tracking.client()
+    for at in range(0, len(metrics), 1000):  # MLflow takes at most 1,000 metrics per batch
+        client.log_batch(generator["mlflow_run_id"], metrics=metrics[at:at + 1000])
 
 
 def _result(check: str, passed: bool, warnings: list, metadata: dict, description: str | None) -> dg.AssetCheckResult:
@@ -154,11 +168,11 @@ def build_contract_check(study: StudyConfig, generation: int, config: PipelineCo
         lake.write_check_record(name, CheckRecord("contract", fp, result.success, failures, scores,
                                                   generator["mlflow_run_id"], rules_key=rules,
                                                   rule_set=rule_set_hash(config.gate.model_dump())))
-        _log_to_generation_run(mlflow_tracking, generator["mlflow_run_id"], "contract", result.success, scores)
+        _log_to_generation_run(mlflow_tracking, generator, "contract", result.success, scores)
         if result.page is not None:
             # only this batch's validation page: uploading the whole site made the store grow with batches squared
-            with mlflow_tracking.resume(generator["mlflow_run_id"]):
-                mlflow.log_artifact(str(result.page), artifact_path="gate/data_docs")
+            mlflow_tracking.client().log_artifact(generator["mlflow_run_id"], str(result.page),
+                                                  artifact_path="gate/data_docs")
         failed = "\n".join(f"| `{f['indicator']}` | {f['reason']} | {f['value']} |" for f in failures)
         if not result.success:
             context.log.warning(refusal_line(name, "contract", failures))
@@ -211,17 +225,17 @@ def build_scorecard_check(study: StudyConfig, generation: int, check: str,
                                                   generator["mlflow_run_id"],
                                                   warnings=[w.__dict__ for w in warnings], rules_key=rules,
                                                   rule_set=rule_set_hash(config.gate.model_dump())))
-        _log_to_generation_run(mlflow_tracking, generator["mlflow_run_id"], check, passed, scores, bool(warnings))
+        _log_to_generation_run(mlflow_tracking, generator, check, passed, scores, bool(warnings))
         if computed:
-            with mlflow_tracking.resume(generator["mlflow_run_id"]):
-                mlflow.log_dict({"rule_set": rule_set_hash(config.gate.model_dump()), "rules_key": rules,
-                                 "target": config.data.target, "gate": config.gate.model_dump(),
-                                 "skipped": card.skipped, "tests": card.scores.get("gate.tests"),
-                                 "level_per_test": card.scores.get("gate.level_per_test")},
-                                f"gate/{name}/rule_set.json")
-                mlflow.set_tag("gate.rule_set", rule_set_hash(config.gate.model_dump()))
-                if page.exists():
-                    mlflow.log_artifact(str(page), artifact_path=f"gate/{name}")
+            client, run_id = mlflow_tracking.client(), generator["mlflow_run_id"]
+            client.log_dict(run_id, {"rule_set": rule_set_hash(config.gate.model_dump()), "rules_key": rules,
+                                     "target": config.data.target, "gate": config.gate.model_dump(),
+                                     "skipped": card.skipped, "tests": card.scores.get("gate.tests"),
+                                     "level_per_test": card.scores.get("gate.level_per_test")},
+                            f"gate/{name}/rule_set.json")
+            client.set_tag(run_id, "gate.rule_set", rule_set_hash(config.gate.model_dump()))
+            if page.exists():
+                client.log_artifact(run_id, str(page), artifact_path=f"gate/{name}")
         rows = "\n".join(f"| {f.severity} | `{f.indicator}` | {f.value:.4g} | {f.threshold:.4g} | {f.reason} |"
                          for f in failures + warnings)
         headline = {k: float(v) for k, v in scores.items() if k.count(".") <= 1 or k.startswith("shape.")}

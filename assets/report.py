@@ -24,6 +24,7 @@ from ouroboros.report import (
     report_markdown,
     report_table,
     scorecard_bands,
+    summarise,
 )
 from ouroboros.report_plot import plot_report
 from ouroboros.schema import infer_schema
@@ -74,8 +75,10 @@ def build_report_asset(config: PipelineConfig) -> dg.AssetsDefinition:
             page += privacy_section({s: [gen for _, gen in chain] for s, chain in chains.items()})  # dp hook
             atomic_write_bytes(out / "collapse_report.md", page.encode())
             mlflow.log_artifacts(str(out), artifact_path="collapse_report")
-            mlflow.log_metrics({f"{r.study}.{k}.g{r.generation}": v for r in records
-                                for k, v in r.scores.items() if k in HEADLINE})
+            # one metric per study and indicator, its generations as MLflow steps: MLflow draws it as a curve
+            for generation in sorted({r.generation for r in records}):
+                mlflow.log_metrics({f"{r.study}.{k}": v for r in records if r.generation == generation
+                                    for k, v in summarise(r.scores).items() if k in HEADLINE}, step=generation)
         trips = guard_trips(records)
         movers = first_movers(table, bands) if table.height else {}
         inline = page.replace(f"![collapse curves]({plot.name})", f"![collapse curves]({data_uri(plot)})") \

@@ -117,6 +117,11 @@ def test_full_graph_gates_batches(tmp_path, tiny_source):
         # the generation's run keeps only its own batch's validation page, not a copy of the whole Data Docs site
         pages = client.list_artifacts(gen0.info.run_id, "gate/data_docs")
         assert len(pages) == 1 and pages[0].path.endswith(".html")
+        # the gate's scores are linked to the generator's LoggedModel, and the run was not re-opened for them
+        logged = client.get_logged_model(model_uri.rsplit("/", 1)[-1])
+        linked = {m.key: m.value for m in logged.metrics or []}
+        assert linked["gate.contract.passed"] == 1.0 and linked["gate.fidelity.passed"] == 1.0
+        assert client.get_run(gen0.info.run_id).info.status == "FINISHED"
         # dataset inputs: the real table version and the training pool
         inputs = {d.dataset.name: d for d in client.get_run(gen0.info.run_id).inputs.dataset_inputs}
         assert {"real_train@v0", "good/pool_g0"} <= set(inputs)
@@ -136,6 +141,12 @@ def test_full_graph_gates_batches(tmp_path, tiny_source):
         assert report.execute_in_process(instance=instance).success
         page = (settings.lake / "reports" / "collapse_report.md").read_text()
         assert "**broken**: guard tripped at generation 0" in page and "**good**: no gate failure" in page
+        # the report's MLflow metrics: one per study and indicator, with the generation as its step
+        report_run = max((r for r in mlflow.search_runs(experiment_names=["ouroboros"], output_format="list")
+                          if r.info.run_name == "collapse_report"), key=lambda r: r.info.start_time)
+        history = client.get_metric_history(report_run.info.run_id, "good.collapse.spread_ratio.mean")
+        assert sorted(m.step for m in history) == [0, 1]
+        assert not any(k.endswith((".g0", ".g1")) for k in report_run.data.metrics)
 
         # the run summary: one row per chain with its verdict per generation and where the guard tripped
         rows = {r["chain"]: r for r in chain_rows(make_config(tiny_source), defs.resources["lake"])}
