@@ -86,12 +86,12 @@ def log_pool_inputs(lake: LakeResource, study: StudyConfig, generation: int, row
     version = lake.real_table_version()
     real_source = DeltaDatasetSource(path=lake.real_table_uri(), delta_table_version=version)
     if real is not None:
-        log_dataset_input(mlflow.data.from_pandas(real.to_pandas(), source=real_source, name=f"real_train@v{version}"),
+        log_dataset_input(mlflow.data.from_polars(real, source=real_source, name=f"real_train@v{version}"),
                           context="real", tags={"real_table_version": str(version), "rows": str(real.height),
                                                 "fingerprint": parents["real_train"]})
     tags = {f"pool.{k}": str(v) for k, v in composition.items()}
     tags.update({f"parent.{k}": v for k, v in parents.items()})
-    log_dataset_input(mlflow.data.from_pandas(rows.to_pandas(), source=real_source,
+    log_dataset_input(mlflow.data.from_polars(rows, source=real_source,
                                               name=f"{study.name}/pool_g{generation}"),
                       context="training", tags={"rows": str(rows.height), **tags})
 

@@ -5,6 +5,7 @@ import re
 
 import dagster as dg
 import mlflow
+import mlflow.data
 import polars as pl
 
 from assets.common import OWNER, batch_key, table_metadata
@@ -24,6 +25,7 @@ from ouroboros.provenance import (
 )
 from ouroboros.schema import infer_schema
 from resources import LakeResource, MlflowResource
+from resources.mlflow_tracking import log_dataset_input
 
 
 def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
@@ -102,11 +104,21 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
             mlflow.log_dict({"synthetic_share": share, "origin": parts}, "training_set_origin.json")
             mlflow.log_metrics({**{f"tstr.{k}": v for k, v in tstr.items()},
                                 **{f"trtr.{k}": v for k, v in trtr.items()}})
+            # the rows each side learned from and was scored on, as the run's dataset inputs
+            log_dataset_input(mlflow.data.from_polars(training_rows, name="training_set", targets=target),
+                              context="training", tags={"rows": str(training_rows.height),
+                                                        "synthetic_share": str(share)})
+            log_dataset_input(mlflow.data.from_polars(real_holdout, name="real_holdout", targets=target),
+                              context="evaluation", tags={"rows": str(real_holdout.height)})
             model_uri = mlflow_tracking.log_downstream(synthetic_model, real_holdout.drop(target).head(5))
+            # the real-trained baseline is a model too: what TRTR scored can be loaded and compared
+            baseline_uri = mlflow_tracking.log_downstream(baseline_model, real_holdout.drop(target).head(5),
+                                                          name="real_baseline")
             url = mlflow_tracking.run_url(run)
         result = {"task": synthetic_model.task, "headline": headline, "tstr": tstr, "trtr": trtr,
                   "training_rows": training_set.height, "synthetic_share": share, "training_origin": parts,
-                  "mlflow_run_id": run.info.run_id, "path": str(target_dir), "model_uri": model_uri}
+                  "mlflow_run_id": run.info.run_id, "path": str(target_dir), "model_uri": model_uri,
+                  "baseline_model_uri": baseline_uri}
         return dg.Output(result, metadata={
             f"tstr_{headline}": tstr.get(headline), f"trtr_{headline}": trtr.get(headline),
             "tstr": dg.MetadataValue.json(tstr), "trtr": dg.MetadataValue.json(trtr),

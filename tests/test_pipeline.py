@@ -114,6 +114,12 @@ def test_full_graph_gates_batches(tmp_path, tiny_source):
         downstream = next(r for r in runs if r.info.run_name == "downstream_model")
         assert 0.0 <= downstream.data.metrics["tstr.accuracy"] <= 1.0 and "trtr.roc_auc" in downstream.data.metrics
         client = mlflow.MlflowClient()
+        # the downstream run names what it learned from and was scored on, and keeps the real-trained baseline
+        inputs = {d.dataset.name: d for d in client.get_run(downstream.info.run_id).inputs.dataset_inputs}
+        assert {"training_set", "real_holdout"} <= set(inputs)
+        baseline_uri = result.output_for_node("downstream_model")["baseline_model_uri"]
+        baseline = mlflow.pyfunc.load_model(baseline_uri).predict(real.drop("outcome").head(3).to_pandas())
+        assert len(baseline) == 3
         # the generation's run keeps only its own batch's validation page, not a copy of the whole Data Docs site
         pages = client.list_artifacts(gen0.info.run_id, "gate/data_docs")
         assert len(pages) == 1 and pages[0].path.endswith(".html")
