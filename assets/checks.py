@@ -160,7 +160,7 @@ def build_contract_check(study: StudyConfig, generation: int, config: PipelineCo
         if not gx_context.has_suite(suite):
             # the stored suite was derived under other rules (or never): rebuild it for today's, never reuse it
             suite, _ = save_contract_suite(gx_context, config, reference)
-        result = gx_context.validate(batch, suite, name.replace("/", "."))
+        result = gx_context.validate(batch, suite, name.replace("/", "."), run_id=context.run.run_id)
         docs = gx_context.docs_index()
         failures = [{"check": "contract", "indicator": f"{r['expectation']}:{r['column']}", "value": r["observed"],
                      "threshold": None, "reason": r["why"]} for r in result.failures]

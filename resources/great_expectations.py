@@ -1,5 +1,10 @@
 """Great Expectations as a resource: a file-backed context, suites built from contracts, validation through a
-Checkpoint whose UpdateDataDocsAction adds each result's page to the Data Docs site."""
+Checkpoint whose UpdateDataDocsAction adds each result's page to the Data Docs site.
+
+The data asset, batch definition, validation definition and checkpoint are made once per suite, when the suite is
+saved (under a file lock: GX's file stores are not safe for concurrent writers of the context's config). A batch
+then only runs the suite's checkpoint with the batch as its dataframe parameter and a run id naming the batch and
+the Dagster run, which writes a validation result and its page but no config: no lock is needed for it."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import dagster as dg
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import polars as pl
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from pydantic import PrivateAttr
 
@@ -71,7 +77,7 @@ class GreatExpectationsResource(dg.ConfigurableResource):
             yield
 
     def save_suite(self, name: str, contract: Contract) -> str:
-        """Write the contract as a GX expectation suite named `name`."""
+        """Write the contract as a GX expectation suite named `name`, with its checkpoint."""
         with self._locked():
             return self._save_suite(name, contract)
 
@@ -80,41 +86,48 @@ class GreatExpectationsResource(dg.ConfigurableResource):
         suite = gx.ExpectationSuite(name=name)
         for rule in contract.rules:
             cls = _OVERRIDES.get(rule.expectation) or getattr(gxe, rule.expectation)
-            suite.add_expectation(cls(**rule.kwargs, meta={"why": rule.why}))
+            # every contract rule is a hard limit (a failed one refuses the batch); `notes` says what it protects
+            suite.add_expectation(cls(**rule.kwargs, notes=rule.why, severity="critical"))
         context.suites.add_or_update(suite)
+        self._checkpoint(name, create=True)
         return name
+
+    def _checkpoint(self, suite_name: str, create: bool = False):
+        """The suite's checkpoint (its data asset, batch and validation definitions made with it)."""
+        context = self._context()
+        if not create:
+            try:
+                return context.checkpoints.get(suite_name)
+            except Exception:  # noqa: BLE001 - GX raises several store errors for a missing name
+                with self._locked():
+                    return self._checkpoint(suite_name, create=True)
+        source = context.data_sources.add_or_update_pandas(DATA_SOURCE)
+        try:
+            asset = source.get_asset(suite_name)
+        except LookupError:
+            asset = source.add_dataframe_asset(suite_name)
+        try:
+            batch_def = asset.get_batch_definition("whole")
+        except KeyError:
+            batch_def = asset.add_batch_definition_whole_dataframe("whole")
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=suite_name, data=batch_def, suite=context.suites.get(suite_name)))
+        return context.checkpoints.add_or_update(gx.Checkpoint(
+            name=suite_name, validation_definitions=[definition], result_format="SUMMARY",
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")]))
 
     def has_suite(self, name: str) -> bool:
         """Whether a suite of this name is stored in the context."""
         with self._locked():
             return name in {s.name for s in self._context().suites.all()}
 
-    def validate(self, df: pl.DataFrame, suite_name: str, batch_name: str) -> ContractValidation:
-        """Validate a frame against a stored suite through a Checkpoint; the result and its Data Docs page are
-        kept in the context."""
-        with self._locked():
-            return self._validate(df, suite_name, batch_name)
-
-    def _validate(self, df: pl.DataFrame, suite_name: str, batch_name: str) -> ContractValidation:
-        context = self._context()
-        source = context.data_sources.add_or_update_pandas(DATA_SOURCE)
-        try:
-            asset = source.get_asset(batch_name)
-        except LookupError:
-            asset = source.add_dataframe_asset(batch_name)
-        try:
-            batch_def = asset.get_batch_definition("whole")
-        except KeyError:
-            batch_def = asset.add_batch_definition_whole_dataframe("whole")
-        suite = context.suites.get(suite_name)
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=f"{batch_name} vs {suite_name}", data=batch_def, suite=suite)
-        )
-        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-            name=f"{batch_name} vs {suite_name}", validation_definitions=[definition], result_format="SUMMARY",
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
-        ))
-        outcome = checkpoint.run(batch_parameters={"dataframe": validation_frame(df)})
+    def validate(self, df: pl.DataFrame, suite_name: str, batch_name: str,
+                 run_id: str | None = None) -> ContractValidation:
+        """Validate a frame against a stored suite through its checkpoint; the result (run name
+        `<batch_name>@<run_id>`) and its Data Docs page are kept in the context."""
+        checkpoint = self._checkpoint(suite_name)
+        run = RunIdentifier(run_name=f"{batch_name}@{run_id}" if run_id else batch_name)
+        outcome = checkpoint.run(batch_parameters={"dataframe": validation_frame(df)}, run_id=run)
         identifier, result = next(iter(outcome.run_results.items()))
         page = self._page(identifier)
         rows = []
@@ -125,7 +138,8 @@ class GreatExpectationsResource(dg.ConfigurableResource):
                 "column": cfg.kwargs.get("column"),
                 "success": bool(r.success),
                 "observed": _jsonable(r.result.get("observed_value", r.result.get("unexpected_percent"))),
-                "why": (cfg.meta or {}).get("why", ""),
+                "why": cfg.notes or (cfg.meta or {}).get("why", ""),  # meta: suites saved before notes were used
+                "severity": getattr(cfg.severity, "value", cfg.severity),
             })
         return ContractValidation(success=bool(result.success), results=rows, page=page)
 

@@ -59,3 +59,24 @@ def test_contract_suite_and_rules_key_follow_the_rules(tmp_path, small_demo: pl.
     atomic_write_json(asset_file(lake.root, ["real_contract"], ".json"), small_contract.to_dict())
     assert lake.current_rules(small.gate.model_dump(), "outcome") == judged_under(small, train, holdout)
     assert lake.current_rules(big.gate.model_dump(), "outcome") != judged_under(big, train, holdout)
+
+
+def test_definitions_are_made_once_per_suite_and_each_batch_only_runs_the_checkpoint(tmp_path, small_demo):
+    """The asset, validation definition and checkpoint are made when the suite is saved; a batch adds none, and
+    its result is named by the batch and the Dagster run. Rules carry their reason as GX `notes` and their
+    severity as `critical` (a contract rule is a hard limit)."""
+    gx = GreatExpectationsResource(project_root=str(tmp_path / "gx"))
+    train, batch = small_demo.head(400), small_demo.tail(200)
+    gx.save_suite("contract", derive_contract(train, GateConfig(), batch_rows=batch.height))
+    context = gx._context()
+    before = ({c.name for c in context.checkpoints.all()}, {v.name for v in context.validation_definitions.all()})
+    assert before == ({"contract"}, {"contract"})
+    results = [gx.validate(batch, "contract", f"s.batch_g{k}", run_id=f"run{k}") for k in range(3)]
+    after = ({c.name for c in context.checkpoints.all()}, {v.name for v in context.validation_definitions.all()})
+    assert after == before  # no definition per batch
+    assert all(r.results and all(row["severity"] == "critical" and row["why"] for row in r.results)
+               for r in results)
+    stored = sorted(str(p) for p in (tmp_path / "gx" / "gx" / "uncommitted" / "validations").rglob("*.json"))
+    assert any("s.batch_g2@run2" in p for p in stored)
+    suite = context.suites.get("contract")
+    assert all(e.notes and e.severity.value == "critical" for e in suite.expectations)
