@@ -1,4 +1,5 @@
-"""The gate: four blocking asset checks on every synthetic batch.
+"""The gate: four blocking asset checks on every synthetic batch, run as one multi-asset check per batch (one
+step reads the batch and the real rows once and computes the scorecard once).
 
 contract  Great Expectations suite derived from real_train (schema, types, nulls, ranges, categories,
           category survival, spread), each rule set where fresh real rows of the batch's size break it
@@ -107,21 +108,22 @@ def _log_to_generation_run(mlflow_tracking: MlflowResource, generator: dict, che
         client.log_batch(generator["mlflow_run_id"], metrics=metrics[at:at + 1000])
 
 
-def _result(check: str, passed: bool, warnings: list, metadata: dict, description: str | None) -> dg.AssetCheckResult:
+def _result(key: dg.AssetKey, check: str, passed: bool, warnings: list, metadata: dict,
+            description: str | None) -> dg.AssetCheckResult:
     """A refusal: failed, severity WARN (an ERROR would fail the step and the run: a refusal is an outcome, not a
     crash), `verdict: refused`; the block is the stored verdict every consumer reads. Soft limits only: passed
     (the batch is approved), with the breaches in the description and metadata."""
     if not passed:
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+        return dg.AssetCheckResult(asset_key=key, check_name=check, passed=False, severity=dg.AssetCheckSeverity.WARN,
                                    description=f"REFUSED by the gate ({check}): {description}",
                                    metadata={**metadata, "verdict": "refused"})
     if warnings:
-        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
+        return dg.AssetCheckResult(asset_key=key, check_name=check, passed=True, severity=dg.AssetCheckSeverity.WARN,
                                    metadata={**metadata, "verdict": "approved",
                                              "soft_limits_breached": len(warnings)},
                                    description=f"{check}: soft limit(s) breached, batch still approved: "
                                                + "; ".join(w.reason for w in warnings))
-    return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
+    return dg.AssetCheckResult(asset_key=key, check_name=check, passed=True, severity=dg.AssetCheckSeverity.WARN,
                                metadata={**metadata, "verdict": "approved"})
 
 
@@ -137,128 +139,141 @@ def refusal_line(name: str, check: str, failures: list[dict]) -> str:
     return f"REFUSED {name} by {check}: {what}{more}"
 
 
-def build_contract_check(study: StudyConfig, generation: int, config: PipelineConfig) -> dg.AssetChecksDefinition:
-    key = batch_key(study.name, generation)
-
-    @dg.asset_check(
-        asset=key, name="contract", blocking=True,
-        description="Great Expectations suite derived from real_train: columns, types, nulls, ranges, "
-                    "category sets, spread and tails.",
-        additional_ins={"generator": dg.AssetIn(generator_key(study.name, generation)),
-                        "real_train": dg.AssetIn("real_train"), "real_holdout": dg.AssetIn("real_holdout")},
-    )
-    def contract_check(context: dg.AssetCheckExecutionContext, batch: pl.DataFrame, generator: dict, real_train: pl.DataFrame, real_holdout: pl.DataFrame,
-                       lake: LakeResource, gx_context: GreatExpectationsResource,
-                       mlflow_tracking: MlflowResource) -> dg.AssetCheckResult:
-        name = key_text(key)
-        fp = fingerprint(batch)
-        rules = judged_under(config, real_train, real_holdout)
-        # a rebalanced study's batch is held to a contract derived from real_train stratified to its class mix
-        # (ouroboros.rebalance): its own suite, since the name carries the rows' fingerprint
-        reference = reweighted(real_train, config.data.target, study.target_share, config.gate.seed + TRAIN_SALT)
-        suite = contract_suite_name(config, reference)
-        if not gx_context.has_suite(suite):
-            # the stored suite was derived under other rules (or never): rebuild it for today's, never reuse it
-            suite, _ = save_contract_suite(gx_context, config, reference)
-        result = gx_context.validate(batch, suite, name.replace("/", "."), run_id=context.run.run_id)
-        docs = gx_context.docs_index()
-        failures = [{"check": "contract", "indicator": f"{r['expectation']}:{r['column']}", "value": r["observed"],
-                     "threshold": None, "reason": r["why"]} for r in result.failures]
-        scores = {"contract.rules": float(len(result.results)), "contract.failed_rules": float(len(failures))}
-        lake.write_check_record(name, CheckRecord("contract", fp, result.success, failures, scores,
-                                                  generator["mlflow_run_id"], rules_key=rules,
-                                                  rule_set=rule_set_hash(config.gate.model_dump())))
-        _log_to_generation_run(mlflow_tracking, generator, "contract", result.success, scores)
-        if result.page is not None:
-            # only this batch's validation page: uploading the whole site made the store grow with batches squared
-            mlflow_tracking.client().log_artifact(generator["mlflow_run_id"], str(result.page),
-                                                  artifact_path="gate/data_docs")
-        failed = "\n".join(f"| `{f['indicator']}` | {f['reason']} | {f['value']} |" for f in failures)
-        if not result.success:
-            context.log.warning(refusal_line(name, "contract", failures))
-        return _result("contract", result.success, [], {
-            "rules": len(result.results), "failed_rules": len(failures), "batch_fingerprint": fp,
-            **rule_set_metadata(config, rules),
-            "data_docs": dg.MetadataValue.url(docs), "severity_policy": "contract rules are hard limits",
-            "validation_page": dg.MetadataValue.path(str(result.page)) if result.page else "not on local disk",
-            "failures": dg.MetadataValue.md("| rule | why | observed |\n|---|---|---|\n" + failed) if failed
-            else dg.MetadataValue.md("all rules passed"),
-        }, None if result.success else f"{len(failures)} contract rule(s) failed")
-
-    return contract_check
+def contract_result(context, key: dg.AssetKey, study: StudyConfig, config: PipelineConfig, batch: pl.DataFrame,
+                    generator: dict, real_train: pl.DataFrame, real_holdout: pl.DataFrame, lake: LakeResource,
+                    gx_context: GreatExpectationsResource, mlflow_tracking: MlflowResource) -> dg.AssetCheckResult:
+    """The contract check: the batch validated against the Great Expectations suite derived from real_train."""
+    name = key_text(key)
+    fp = fingerprint(batch)
+    rules = judged_under(config, real_train, real_holdout)
+    # a rebalanced study's batch is held to a contract derived from real_train stratified to its class mix
+    # (ouroboros.rebalance): its own suite, since the name carries the rows' fingerprint
+    reference = reweighted(real_train, config.data.target, study.target_share, config.gate.seed + TRAIN_SALT)
+    suite = contract_suite_name(config, reference)
+    if not gx_context.has_suite(suite):
+        # the stored suite was derived under other rules (or never): rebuild it for today's, never reuse it
+        suite, _ = save_contract_suite(gx_context, config, reference)
+    result = gx_context.validate(batch, suite, name.replace("/", "."), run_id=context.run.run_id)
+    docs = gx_context.docs_index()
+    failures = [{"check": "contract", "indicator": f"{r['expectation']}:{r['column']}", "value": r["observed"],
+                 "threshold": None, "reason": r["why"]} for r in result.failures]
+    scores = {"contract.rules": float(len(result.results)), "contract.failed_rules": float(len(failures))}
+    lake.write_check_record(name, CheckRecord("contract", fp, result.success, failures, scores,
+                                              generator["mlflow_run_id"], rules_key=rules,
+                                              rule_set=rule_set_hash(config.gate.model_dump())))
+    _log_to_generation_run(mlflow_tracking, generator, "contract", result.success, scores)
+    if result.page is not None:
+        # only this batch's validation page: uploading the whole site made the store grow with batches squared
+        mlflow_tracking.client().log_artifact(generator["mlflow_run_id"], str(result.page),
+                                              artifact_path="gate/data_docs")
+    failed = "\n".join(f"| `{f['indicator']}` | {f['reason']} | {f['value']} |" for f in failures)
+    if not result.success:
+        context.log.warning(refusal_line(name, "contract", failures))
+    return _result(key, "contract", result.success, [], {
+        "rules": len(result.results), "failed_rules": len(failures), "batch_fingerprint": fp,
+        **rule_set_metadata(config, rules),
+        "data_docs": dg.MetadataValue.url(docs), "severity_policy": "contract rules are hard limits",
+        "validation_page": dg.MetadataValue.path(str(result.page)) if result.page else "not on local disk",
+        "failures": dg.MetadataValue.md("| rule | why | observed |\n|---|---|---|\n" + failed) if failed
+        else dg.MetadataValue.md("all rules passed"),
+    }, None if result.success else f"{len(failures)} contract rule(s) failed")
 
 
-def build_scorecard_check(study: StudyConfig, generation: int, check: str,
-                          config: PipelineConfig) -> dg.AssetChecksDefinition:
-    key = batch_key(study.name, generation)
-    descriptions = {
-        "fidelity": "Column shapes (KS, chi-square), association retention, mode collapse, detection AUC "
-                    "(gradient-boosted trees) and utility against fresh real rows; pair trends and PRDC warn.",
-        "privacy": "Exact and near copies and the share of rows closer to real_train than to real_holdout, against "
-                   "every real_train row and beyond what fresh real rows show; DCR and NNDR.",
-        "collapse": "Variance ratio, tail mass, category and rare-category survival against the fixed real anchor, "
-                    "each tested against fresh real rows of the batch's size; Wasserstein distance warns.",
+def scorecard_result(context, key: dg.AssetKey, check: str, config: PipelineConfig, card: Scorecard,
+                     computed: bool, page: Path, fp: str, rules: str, generator: dict, lake: LakeResource,
+                     mlflow_tracking: MlflowResource) -> dg.AssetCheckResult:
+    """One of the scorecard's checks (fidelity, privacy, collapse) from the batch's one scorecard."""
+    name = key_text(key)
+    # the scorecard's own schema checks (dtypes, unknown categories, nulls) block through fidelity
+    failures = card.failures_for(check) + (card.failures_for("contract") if check == "fidelity" else [])
+    warnings = card.warnings_for(check)
+    scores = card.scores_for(check)
+    passed = not failures
+    skipped = card.skipped_for(check) if check != "fidelity" else {**card.skipped_for("fidelity"),
+                                                                     **card.skipped_for("contract")}
+    lake.write_check_record(name, CheckRecord(check, fp, passed, [f.__dict__ for f in failures], scores,
+                                              generator["mlflow_run_id"],
+                                              warnings=[w.__dict__ for w in warnings], rules_key=rules,
+                                              rule_set=rule_set_hash(config.gate.model_dump())))
+    _log_to_generation_run(mlflow_tracking, generator, check, passed, scores, bool(warnings))
+    if computed:  # the card's rule set and page: the caller passes it for one check of a newly computed card
+        client, run_id = mlflow_tracking.client(), generator["mlflow_run_id"]
+        client.log_dict(run_id, {"rule_set": rule_set_hash(config.gate.model_dump()), "rules_key": rules,
+                                 "target": config.data.target, "gate": config.gate.model_dump(),
+                                 "skipped": card.skipped, "tests": card.scores.get("gate.tests"),
+                                 "level_per_test": card.scores.get("gate.level_per_test")},
+                        f"gate/{name}/rule_set.json")
+        client.set_tag(run_id, "gate.rule_set", rule_set_hash(config.gate.model_dump()))
+        if page.exists():
+            client.log_artifact(run_id, str(page), artifact_path=f"gate/{name}")
+    rows = "\n".join(f"| {f.severity} | `{f.indicator}` | {f.value:.4g} | {f.threshold:.4g} | {f.reason} |"
+                     for f in failures + warnings)
+    headline = {k: float(v) for k, v in scores.items() if k.count(".") <= 1 or k.startswith("shape.")}
+    metadata = {
+        **dict(list(headline.items())[:60]),
+        "scores": dg.MetadataValue.json({k: float(v) for k, v in scores.items()}),
+        **rule_set_metadata(config, rules),
+        "batch_fingerprint": fp,
+        "skipped": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in skipped.items()) or "none"),
+        "scorecard": dg.MetadataValue.path(str(page)),
+        "failures": dg.MetadataValue.md("| severity | indicator | value | threshold | reason |\n|---|---|---|---|---|\n"
+                                        + rows) if rows else dg.MetadataValue.md("none"),
     }
+    if not passed:
+        context.log.warning(refusal_line(name, check, [f.__dict__ for f in failures]))
+    return _result(key, check, passed, warnings, metadata, None if passed else "; ".join(f.reason for f in failures))
 
-    @dg.asset_check(
-        asset=key, name=check, blocking=True, description=descriptions[check],
-        additional_ins={"real_train": dg.AssetIn("real_train"), "real_holdout": dg.AssetIn("real_holdout"),
-                        "real_contract": dg.AssetIn("real_contract"),
-                        "generator": dg.AssetIn(generator_key(study.name, generation))},
+
+CHECK_DESCRIPTIONS = {
+    "contract": "Great Expectations suite derived from real_train: columns, types, nulls, ranges, category sets, "
+                "spread and tails.",
+    "fidelity": "Column shapes (KS, chi-square), association retention, mode collapse, detection AUC "
+                "(gradient-boosted trees) and utility against fresh real rows; pair trends and PRDC warn.",
+    "privacy": "Exact and near copies and the share of rows closer to real_train than to real_holdout, against "
+               "every real_train row and beyond what fresh real rows show; DCR and NNDR.",
+    "collapse": "Variance ratio, tail mass, category and rare-category survival against the fixed real anchor, "
+                "each tested against fresh real rows of the batch's size; Wasserstein distance warns.",
+}
+
+
+def build_batch_gate(study: StudyConfig, generation: int, config: PipelineConfig) -> dg.AssetChecksDefinition:
+    """The four blocking checks of one batch as one multi-asset check: one step loads the batch and the real rows
+    once and computes the scorecard once, instead of four steps each reloading them. It can be subset (a UI
+    re-run of one check computes only what that check needs)."""
+    key = batch_key(study.name, generation)
+    reads = [generator_key(study.name, generation), "real_train", "real_holdout", "real_contract"]
+    specs = [dg.AssetCheckSpec(check, asset=key, blocking=True, description=CHECK_DESCRIPTIONS[check],
+                               additional_deps=reads) for check in ("contract", *SCORECARD_CHECKS)]
+
+    @dg.multi_asset_check(
+        name=f"{study.name}__batch_g{generation}_gate", specs=specs, can_subset=True,
+        ins={"batch": dg.AssetIn(key), "generator": dg.AssetIn(generator_key(study.name, generation)),
+             "real_train": dg.AssetIn("real_train"), "real_holdout": dg.AssetIn("real_holdout"),
+             "real_contract": dg.AssetIn("real_contract")},
     )
-    def scorecard_check(context: dg.AssetCheckExecutionContext, batch: pl.DataFrame, real_train: pl.DataFrame, real_holdout: pl.DataFrame,
-                        real_contract: dict, generator: dict, lake: LakeResource,
-                        mlflow_tracking: MlflowResource) -> dg.AssetCheckResult:
-        name = key_text(key)
+    def batch_gate(context: dg.AssetCheckExecutionContext, batch: pl.DataFrame, generator: dict,
+                   real_train: pl.DataFrame, real_holdout: pl.DataFrame, real_contract: dict, lake: LakeResource,
+                   gx_context: GreatExpectationsResource, mlflow_tracking: MlflowResource):
+        selected = {k.name for k in context.selected_asset_check_keys}
+        if "contract" in selected:
+            yield contract_result(context, key, study, config, batch, generator, real_train, real_holdout, lake,
+                                  gx_context, mlflow_tracking)
+        wanted = [c for c in SCORECARD_CHECKS if c in selected]
+        if not wanted:
+            return
         fp = fingerprint(batch)
         rules = judged_under(config, real_train, real_holdout)
-        card, computed, page = _scorecard(lake, name, fp, batch, real_train, real_holdout, config,
+        card, computed, page = _scorecard(lake, key_text(key), fp, batch, real_train, real_holdout, config,
                                           Contract.from_dict(real_contract), rules, generator, study.target_share)
-        # the scorecard's own schema checks (dtypes, unknown categories, nulls) block through fidelity
-        failures = card.failures_for(check) + (card.failures_for("contract") if check == "fidelity" else [])
-        warnings = card.warnings_for(check)
-        scores = card.scores_for(check)
-        passed = not failures
-        skipped = card.skipped_for(check) if check != "fidelity" else {**card.skipped_for("fidelity"),
-                                                                         **card.skipped_for("contract")}
-        lake.write_check_record(name, CheckRecord(check, fp, passed, [f.__dict__ for f in failures], scores,
-                                                  generator["mlflow_run_id"],
-                                                  warnings=[w.__dict__ for w in warnings], rules_key=rules,
-                                                  rule_set=rule_set_hash(config.gate.model_dump())))
-        _log_to_generation_run(mlflow_tracking, generator, check, passed, scores, bool(warnings))
-        if computed:
-            client, run_id = mlflow_tracking.client(), generator["mlflow_run_id"]
-            client.log_dict(run_id, {"rule_set": rule_set_hash(config.gate.model_dump()), "rules_key": rules,
-                                     "target": config.data.target, "gate": config.gate.model_dump(),
-                                     "skipped": card.skipped, "tests": card.scores.get("gate.tests"),
-                                     "level_per_test": card.scores.get("gate.level_per_test")},
-                            f"gate/{name}/rule_set.json")
-            client.set_tag(run_id, "gate.rule_set", rule_set_hash(config.gate.model_dump()))
-            if page.exists():
-                client.log_artifact(run_id, str(page), artifact_path=f"gate/{name}")
-        rows = "\n".join(f"| {f.severity} | `{f.indicator}` | {f.value:.4g} | {f.threshold:.4g} | {f.reason} |"
-                         for f in failures + warnings)
-        headline = {k: float(v) for k, v in scores.items() if k.count(".") <= 1 or k.startswith("shape.")}
-        metadata = {
-            **dict(list(headline.items())[:60]),
-            "scores": dg.MetadataValue.json({k: float(v) for k, v in scores.items()}),
-            **rule_set_metadata(config, rules),
-            "batch_fingerprint": fp,
-            "skipped": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in skipped.items()) or "none"),
-            "scorecard": dg.MetadataValue.path(str(page)),
-            "failures": dg.MetadataValue.md("| severity | indicator | value | threshold | reason |\n|---|---|---|---|---|\n"
-                                            + rows) if rows else dg.MetadataValue.md("none"),
-        }
-        if not passed:
-            context.log.warning(refusal_line(name, check, [f.__dict__ for f in failures]))
-        return _result(check, passed, warnings, metadata, None if passed else "; ".join(f.reason for f in failures))
+        for check in wanted:
+            yield scorecard_result(context, key, check, config, card, computed and check == wanted[0], page, fp,
+                                   rules, generator, lake, mlflow_tracking)
 
-    return scorecard_check
+    return batch_gate
 
 
 def build_gate_checks(config: PipelineConfig, study: StudyConfig) -> list[dg.AssetChecksDefinition]:
     checks = []
     for k in range(study.generations):
-        checks.append(build_contract_check(study, k, config))
-        checks.extend(build_scorecard_check(study, k, c, config) for c in SCORECARD_CHECKS)
+        checks.append(build_batch_gate(study, k, config))
     return checks

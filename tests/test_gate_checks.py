@@ -13,21 +13,23 @@ from ouroboros.verdict import CheckRecord, Verdict
 
 WARNING = Failure("fidelity", "joint.detection_auc", 0.85, 0.8, "a classifier tells them apart", "warn")
 FAILURE = Failure("collapse", "variance_ratio.x", 0.5, 0.75, "x lost spread")
+KEY = dg.AssetKey(["s", "batch_g0"])
 
 
 def test_clean_check_passes():
-    result = _result("fidelity", True, [], {}, None)
+    result = _result(KEY, "fidelity", True, [], {}, None)
     assert result.passed and result.metadata["verdict"].value == "approved"
 
 
 def test_soft_limit_passes_and_says_so():
-    result = _result("fidelity", True, [WARNING], {}, None)
+    result = _result(KEY, "fidelity", True, [WARNING], {}, None)
     assert result.passed and result.metadata["soft_limits_breached"].value == 1
     assert "still approved" in result.description
 
 
 def test_hard_limit_refuses_even_with_warnings_without_failing_the_step():
-    result = _result("collapse", False, [WARNING], {}, "x lost spread")
+    result = _result(KEY, "collapse", False, [WARNING], {}, "x lost spread")
+    assert result.asset_key == KEY and result.check_name == "collapse"
     assert not result.passed and result.metadata["verdict"].value == "refused"
     assert result.description.startswith("REFUSED by the gate (collapse): x lost spread")
     # ERROR on a blocking check makes Dagster fail the step and the run: a refusal must not
