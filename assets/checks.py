@@ -108,7 +108,7 @@ def _log_to_generation_run(mlflow_tracking: MlflowResource, generator: dict, che
         client.log_batch(generator["mlflow_run_id"], metrics=metrics[at:at + 1000])
 
 
-def _result(key: dg.AssetKey, check: str, passed: bool, warnings: list, metadata: dict,
+def gate_result(key: dg.AssetKey, check: str, passed: bool, warnings: list, metadata: dict,
             description: str | None) -> dg.AssetCheckResult:
     """A refusal: failed, severity WARN (an ERROR would fail the step and the run: a refusal is an outcome, not a
     crash), `verdict: refused`; the block is the stored verdict every consumer reads. Soft limits only: passed
@@ -169,7 +169,7 @@ def contract_result(context, key: dg.AssetKey, study: StudyConfig, config: Pipel
     failed = "\n".join(f"| `{f['indicator']}` | {f['reason']} | {f['value']} |" for f in failures)
     if not result.success:
         context.log.warning(refusal_line(name, "contract", failures))
-    return _result(key, "contract", result.success, [], {
+    return gate_result(key, "contract", result.success, [], {
         "rules": len(result.results), "failed_rules": len(failures), "batch_fingerprint": fp,
         **rule_set_metadata(config, rules),
         "data_docs": dg.MetadataValue.url(docs), "severity_policy": "contract rules are hard limits",
@@ -221,7 +221,7 @@ def scorecard_result(context, key: dg.AssetKey, check: str, config: PipelineConf
     }
     if not passed:
         context.log.warning(refusal_line(name, check, [f.__dict__ for f in failures]))
-    return _result(key, check, passed, warnings, metadata, None if passed else "; ".join(f.reason for f in failures))
+    return gate_result(key, check, passed, warnings, metadata, None if passed else "; ".join(f.reason for f in failures))
 
 
 CHECK_DESCRIPTIONS = {

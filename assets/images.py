@@ -12,7 +12,9 @@ import time
 import dagster as dg
 import mlflow
 import polars as pl
+from mlflow.entities import Metric
 
+from assets.checks import gate_result, refusal_line
 from assets.common import OWNER, batch_key, generator_key, key_text
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.images.chain import build_pool, grid_png
@@ -73,17 +75,23 @@ def build_image_study(config: PipelineConfig, study: StudyConfig) -> tuple[list,
 def _generator(study: StudyConfig, k: int) -> dg.AssetsDefinition:
     @dg.asset(key=generator_key(study.name, k), ins=_inputs(study, k), group_name=study.name,
               kinds={"pytorch", "mlflow"}, owners=[OWNER], tags={"family": study.family, "policy": study.policy},
-              description=f"{study.family} image generator, generation {k} of {study.name} ({study.policy}).")
+              description=f"{study.family} image generator, generation {k} of {study.name} ({study.policy}).",
+              output_required=False)  # not made when the gate refused an input batch: Dagster skips what follows
     def generator(context: dg.AssetExecutionContext, lake: LakeResource, mlflow_tracking: MlflowResource,
-                  **inputs: pl.DataFrame) -> dg.Output[dict]:
+                  **inputs: pl.DataFrame):
         batches, parents = [None] * k, {}
         for j in range(k):
             if f"batch_g{j}" not in inputs:
                 continue
             key, df = key_text(batch_key(study.name, j)), inputs[f"batch_g{j}"]
+            verdict = lake.read_verdict(key, fingerprint(df), required=IMAGE_CHECKS)
+            if not verdict.missing and not verdict.passed:
+                # a refusal is an outcome: the check logged it; this generation is simply not made
+                context.log.info(f"generation {k} not made: the gate refused {key}")
+                return
             try:  # the gate across runs: only an approved version of the batch may be learnt from
-                require_approved(lake.read_verdict(key, fingerprint(df), required=IMAGE_CHECKS))
-            except GateRefusal as exc:
+                require_approved(verdict)
+            except GateRefusal as exc:  # not judged under today's rules: an error the user must act on
                 raise dg.Failure(f"generation {k} refuses its training pool: {exc}") from exc
             batches[j], parents[key] = from_frame(df), fingerprint(df)
         real = from_frame(inputs["real_train"]) if "real_train" in inputs else None
@@ -107,8 +115,8 @@ def _generator(study: StudyConfig, k: int) -> dg.AssetsDefinition:
             url = mlflow_tracking.run_url(run)
         record = {"study": study.name, "family": study.family, "generation": k, "path": str(target), "seed": seed,
                   "mlflow_run_id": run.info.run_id, "parents": parents, "pool_images": len(pool)}
-        return dg.Output(record, metadata={"mlflow_run": dg.MetadataValue.url(url), "fit_seconds": round(fit_seconds, 2),
-                                           "pool_images": len(pool), "parents": dg.MetadataValue.json(parents)})
+        yield dg.Output(record, metadata={"mlflow_run": dg.MetadataValue.url(url), "fit_seconds": round(fit_seconds, 2),
+                                          "pool_images": len(pool), "parents": dg.MetadataValue.json(parents)})
 
     return generator
 
@@ -154,17 +162,20 @@ def _gate(config: PipelineConfig, study: StudyConfig, k: int) -> dg.AssetChecksD
             passed, failures, scores = verdict.check(check)
             lake.write_check_record(key_text(key), CheckRecord(check, fp, passed, failures, scores,
                                                                run_id=context.op_execution_context.run_id, rule_set=rules))
-            if lineage.get("generator_run_id"):
-                with mlflow_tracking.resume(lineage["generator_run_id"]):
-                    mlflow.log_metrics({f"gate.{n}": float(v) for n, v in scores.items()})
+            if lineage.get("generator_run_id"):  # on the generation's run, through the client (not re-opened)
+                ts = int(time.time() * 1000)
+                mlflow_tracking.client().log_batch(lineage["generator_run_id"], metrics=[
+                    Metric(f"gate.{n}", float(v), ts, 0) for n, v in scores.items()])
             table = "\n".join(f"| {t.name} | {t.value:.4g} | {t.noise_limit:.4g} | {t.effect_limit:.4g} | "
                               f"{'pass' if t.passed else 'FAIL'} |" for t in verdict.tests if t.check == check)
-            yield dg.AssetCheckResult(
-                asset_key=key, check_name=check, passed=passed, severity=dg.AssetCheckSeverity.ERROR,
-                description="; ".join(f["reason"] for f in failures) or None,
-                metadata={"tests": dg.MetadataValue.md("| test | value | noise limit | effect limit | |\n"
-                                                       "|---|---|---|---|---|\n" + table),
-                          "batch_images": verdict.n, **{n: float(v) for n, v in scores.items()}})
+            if not passed:
+                context.log.warning(refusal_line(key_text(key), check, failures))
+            # as the table gate: a refusal is an outcome (severity WARN, verdict refused), the stored verdict blocks
+            yield gate_result(key, check, passed, [], {
+                "tests": dg.MetadataValue.md("| test | value | noise limit | effect limit | |\n"
+                                             "|---|---|---|---|---|\n" + table),
+                "batch_images": verdict.n, **{n: float(v) for n, v in scores.items()}},
+                "; ".join(f["reason"] for f in failures) or None)
 
     return gate
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.checks import _metric_name, _result, refusal_line
+from assets.checks import _metric_name, gate_result, refusal_line
 from ouroboros.quality import Failure, Scorecard
 from ouroboros.verdict import CheckRecord, Verdict
 
@@ -17,18 +17,18 @@ KEY = dg.AssetKey(["s", "batch_g0"])
 
 
 def test_clean_check_passes():
-    result = _result(KEY, "fidelity", True, [], {}, None)
+    result = gate_result(KEY, "fidelity", True, [], {}, None)
     assert result.passed and result.metadata["verdict"].value == "approved"
 
 
 def test_soft_limit_passes_and_says_so():
-    result = _result(KEY, "fidelity", True, [WARNING], {}, None)
+    result = gate_result(KEY, "fidelity", True, [WARNING], {}, None)
     assert result.passed and result.metadata["soft_limits_breached"].value == 1
     assert "still approved" in result.description
 
 
 def test_hard_limit_refuses_even_with_warnings_without_failing_the_step():
-    result = _result(KEY, "collapse", False, [WARNING], {}, "x lost spread")
+    result = gate_result(KEY, "collapse", False, [WARNING], {}, "x lost spread")
     assert result.asset_key == KEY and result.check_name == "collapse"
     assert not result.passed and result.metadata["verdict"].value == "refused"
     assert result.description.startswith("REFUSED by the gate (collapse): x lost spread")

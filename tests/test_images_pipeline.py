@@ -48,6 +48,10 @@ def test_image_chain_materialises_is_gated_and_reported(tmp_path: Path):
     # the guard: generation 1 learns only from an approved batch 0
     made_g1 = store.read_asset_table(["vae_replace", "batch_g1"]) is not None
     assert made_g1 == verdict.passed
+    # a refusal is an outcome, as for tables: the run succeeds, each refusing check says `verdict: refused`
+    assert result.success
+    for e in g0:
+        assert e.metadata["verdict"].value == ("approved" if e.passed else "refused")
     report = (lake / "reports" / "images_report.md").read_text()
     assert "vae_replace" in report and (lake / "reports" / "images" / "vae_replace" / "batch_g0.png").exists()
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
