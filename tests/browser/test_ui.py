@@ -26,6 +26,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from tests.wiring import WIRING_GATE
 
@@ -143,7 +144,7 @@ def server(tmp_path_factory, demo: pl.DataFrame):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
+    expect.set_options(timeout=60_000)  # web-first assertions wait as long as the page's default timeout
 
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # only this session's screenshots
     ARTIFACTS.mkdir()
@@ -158,13 +159,26 @@ def page(server):
 
 
 def shot(page, name: str) -> None:
-    page.wait_for_timeout(400)  # let an opening dialog finish its fade-in
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    # animations="disabled" finishes CSS transitions (an opening dialog's fade-in) before the picture is taken
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, animations="disabled")
 
 
 def open_(page, server, path: str) -> None:
     page.goto(server["url"] + path)
     page.wait_for_load_state("networkidle")
+
+
+def shows(locator, **kw) -> None:
+    """Web-first: Playwright retries until the locator's first match is visible (or the timeout passes)."""
+    expect(locator.first).to_be_visible(**kw)
+
+
+def show_metadata(page, label: str):
+    """Open the '[Show ...]' dialog of the metadata entry `label` (a row of the metadata table) and return it."""
+    page.get_by_role("row").filter(has=page.get_by_text(label, exact=True)).get_by_text("[Show").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    return dialog
 
 
 def launch_and_wait(page, button: str) -> str:
@@ -173,45 +187,45 @@ def launch_and_wait(page, button: str) -> str:
     toast = page.get_by_text("Launched run")
     # materialising an asset whose upstream was never materialised asks "Are you sure?" first
     confirm = page.get_by_role("button", name="Confirm")
-    toast.or_(confirm).first.wait_for()
+    shows(toast.or_(confirm))
     if confirm.is_visible():
         confirm.click()
-    toast.wait_for()
+    shows(toast)
     page.get_by_role("button", name="View").or_(page.get_by_role("link", name="View")).first.click()
     page.wait_for_url("**/runs/**")
     ended = page.get_by_text("Success", exact=True).or_(page.get_by_text("Failure", exact=True))
-    ended.first.wait_for(timeout=RUN_TIMEOUT_MS)
+    shows(ended, timeout=RUN_TIMEOUT_MS)
     return ended.first.inner_text()
 
 
 def test_asset_graph_shows_study_groups_batches_and_checks(page, server):
     open_(page, server, "/asset-groups")
     for group in ("real", "small_copula", "broken_shrunk", "training", "report"):
-        page.get_by_text(group, exact=True).first.wait_for()
+        shows(page.get_by_text(group, exact=True))
     shot(page, "01_global_lineage")
 
     open_(page, server, f"/locations/{LOCATION}/asset-groups/small_copula/lineage")
     for asset in ("generator_g0", "batch_g0", "generator_g1", "batch_g1"):
-        page.get_by_text(asset, exact=True).first.wait_for()
+        shows(page.get_by_text(asset, exact=True))
     shot(page, "02_study_group")
 
     # a materialised batch shows its checks' state on its node: the broken study's batch was blocked
     open_(page, server, f"/locations/{LOCATION}/asset-groups/broken_shrunk/lineage")
-    page.get_by_text("batch_g0", exact=True).first.wait_for()
-    page.get_by_text("Asset checks").first.wait_for()
-    page.get_by_text("/ 4 Passed").first.wait_for()
+    shows(page.get_by_text("batch_g0", exact=True))
+    shows(page.get_by_text("Asset checks"))
+    shows(page.get_by_text("/ 4 Passed"))
     shot(page, "02b_blocked_study_group")
 
     open_(page, server, "/assets/small_copula/batch_g0?view=checks")
     for check in ("contract", "fidelity", "privacy", "collapse"):
-        page.get_by_text(check, exact=True).first.wait_for()
-    assert page.get_by_text("This is a blocking asset check.").first.is_visible()
+        shows(page.get_by_text(check, exact=True))
+    shows(page.get_by_text("This is a blocking asset check."))
     shot(page, "03_batch_checks")
 
 
 def test_materialise_a_study_from_the_ui(page, server):
     open_(page, server, f"/locations/{LOCATION}/asset-groups/small_copula/lineage")
-    page.get_by_text("batch_g1", exact=True).first.wait_for()
+    shows(page.get_by_text("batch_g1", exact=True))
     status = launch_and_wait(page, "Materialize all")
     shot(page, "04_run_of_small_copula")
     assert status == "Success", (server["log"].read_text()[-3000:])
@@ -222,26 +236,25 @@ def test_materialise_a_study_from_the_ui(page, server):
                                                        f"batch_g{k}").glob("*.json")]
         assert len(records) == 4 and all(r["passed"] for r in records)
     open_(page, server, "/assets/small_copula/batch_g1?view=checks")
-    page.get_by_text("Succeeded", exact=True).first.wait_for()
+    shows(page.get_by_text("Succeeded", exact=True))
     shot(page, "05_approved_batch_checks")
 
 
 def test_blocked_batch_shows_the_failed_check_and_why(page, server):
     open_(page, server, "/assets/broken_shrunk/batch_g0?view=checks")
-    page.get_by_text("Failed", exact=True).first.wait_for()
+    shows(page.get_by_text("Failed", exact=True))
     page.get_by_text("collapse", exact=True).first.click()
     # the check's description is the gate's reason; its metadata holds the scores, thresholds and failures
-    page.get_by_text("lost spread").first.wait_for()
-    page.get_by_text("This is a blocking asset check.").first.wait_for()
-    page.get_by_text("collapse.spread_ratio_min", exact=True).first.wait_for()
-    page.get_by_text("thresholds", exact=True).first.wait_for()
+    shows(page.get_by_text("lost spread"))
+    shows(page.get_by_text("This is a blocking asset check."))
+    shows(page.get_by_text("collapse.spread_ratio_min", exact=True))
+    shows(page.get_by_text("thresholds", exact=True))
     shot(page, "06_blocked_batch_check")
     # the failures table: indicator, value, threshold, reason
-    page.get_by_text("failures", exact=True).first.locator("xpath=following::*[contains(text(), '[Show')][1]").click()
-    dialog = page.get_by_role("dialog")
+    dialog = show_metadata(page, "failures")
     for header in ("indicator", "value", "threshold", "reason"):
-        dialog.get_by_role("columnheader", name=header).wait_for()
-    dialog.get_by_text("spread_ratio.sampling_weight").first.wait_for()
+        expect(dialog.get_by_role("columnheader", name=header)).to_be_visible()
+    shows(dialog.get_by_text("spread_ratio.sampling_weight"))
     shot(page, "07_blocked_batch_failures")
     page.keyboard.press("Escape")
 
@@ -251,12 +264,11 @@ def test_collapse_report_renders_markdown_and_plot(page, server):
     status = launch_and_wait(page, "Materialize")
     assert status == "Success", (server["log"].read_text()[-3000:])
     open_(page, server, "/assets/collapse_report")
-    page.get_by_text("report", exact=True).first.locator("xpath=following::*[contains(text(), '[Show')][1]").click()
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_role("heading", name="Collapse report").wait_for()
-    dialog.get_by_text("guard tripped at generation 0").first.wait_for()
+    dialog = show_metadata(page, "report")
+    expect(dialog.get_by_role("heading", name="Collapse report")).to_be_visible()
+    shows(dialog.get_by_text("guard tripped at generation 0"))
     plot = dialog.locator("img[src^='data:image/png']").first
-    plot.wait_for()
+    expect(plot).to_be_visible()
     assert plot.evaluate("img => img.complete && img.naturalWidth > 500")
     shot(page, "08_collapse_report")
     page.keyboard.press("Escape")
@@ -265,12 +277,12 @@ def test_collapse_report_renders_markdown_and_plot(page, server):
 def test_landing_sensor_starts_a_run_for_a_landed_file(page, server, demo):
     open_(page, server, "/automation")
     page.get_by_role("link", name="landing_sensor").first.click()
-    page.get_by_text("Running", exact=True).first.wait_for()
-    switch = page.locator("input[type=checkbox]").first  # the "Running" toggle, the page's only checkbox
-    switch.wait_for(state="attached")
-    assert not switch.is_checked()
-    switch.locator("xpath=..").click()  # the input itself is hidden under its styled label
-    page.wait_for_function("() => document.querySelector('input[type=checkbox]').checked")
+    shows(page.get_by_text("Running", exact=True))
+    switch = page.get_by_role("checkbox").first  # the "Running" toggle, the page's only checkbox
+    expect(switch).not_to_be_checked()
+    # the input itself is hidden under its styled label: click the label that holds it
+    page.locator("label").filter(has=switch).first.click()
+    expect(switch).to_be_checked()
     shot(page, "09_landing_sensor_on")
 
     landing = server["lake"] / "landing"
@@ -280,9 +292,9 @@ def test_landing_sensor_starts_a_run_for_a_landed_file(page, server, demo):
     part.rename(landing / "new_rows.parquet")
 
     # the sensor takes a file once two ticks (30 s apart) saw it unchanged; its page refreshes itself
-    page.get_by_text("1 run requested").first.wait_for(timeout=300_000)
+    shows(page.get_by_text("1 run requested"), timeout=300_000)
     shot(page, "10_landing_sensor_requested_a_run")
     open_(page, server, "/runs")
-    page.get_by_text("production_job", exact=True).first.wait_for()
-    page.get_by_text("landed_file: new_rows.parquet").first.wait_for()  # the run is for that file
+    shows(page.get_by_text("production_job", exact=True))
+    shows(page.get_by_text("landed_file: new_rows.parquet"))  # the run is for that file
     shot(page, "11_landing_run_started")
