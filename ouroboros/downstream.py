@@ -95,6 +95,24 @@ class DownstreamModel:
         (path / "model.json").write_text(json.dumps(meta, indent=2))
         return path
 
+    @classmethod
+    def load(cls, path: str | Path) -> DownstreamModel:
+        """Read a model written by `save`: the weights with `torch.load(weights_only=True)` (tensors only, no
+        code runs) and the encoder and labels from JSON."""
+        path = Path(path)
+        meta = json.loads((path / "model.json").read_text())
+        net = mlp(meta["in"], meta["hidden"], meta["out"])
+        net.load_state_dict(torch.load(path / "net.pt", map_location="cpu", weights_only=True))
+        net.eval()
+        encoder = FeatureEncoder({k: tuple(v) for k, v in meta["numeric"].items()}, meta["categorical"])
+        return cls(meta["task"], meta["target"], encoder, meta["classes"], tuple(meta["target_scale"]), net)
+
+
+def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    """The downstream network: two hidden ReLU layers."""
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, outputs))
+
 
 def _in_features(net: nn.Sequential) -> int:
     return net[0].in_features
@@ -145,8 +163,7 @@ def train_downstream(
         scale = (float(t.mean()), float(t.std()) or 1.0)
         y = torch.as_tensor((t - scale[0]) / scale[1], dtype=torch.float32)[:, None]
         out_dim, loss_fn = 1, nn.MSELoss()
-    net = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                        nn.Linear(hidden, out_dim))
+    net = mlp(x.shape[1], hidden, out_dim)
     opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
     for _ in range(epochs):
         order = torch.as_tensor(rng.permutation(len(x)))

@@ -3,6 +3,12 @@
 It lives in the core package (no Dagster), which the model carries with it as `code_paths`: the model
 loads and samples in any environment that has the pinned third-party requirements, without this
 repository. (The PyPI name `ouroboros` is an unrelated project, so it must never be a requirement.)
+
+Models from code (MLflow 3): the logged model is a code file (`ouroboros/serving_code/*.py`, which calls
+`mlflow.models.set_model`) plus the model's saved folder as an artifact, never a cloudpickle of a Python object.
+The trust boundary: loading a model runs that code file and the core package copied beside it (code this project
+wrote and logged), and reads the weights with `torch.load(weights_only=True)` and the rest from JSON, npz and
+parquet: data, from which no code runs. A model store is trusted as far as the code in it is.
 """
 
 from __future__ import annotations
@@ -49,11 +55,18 @@ def package_copy(target: Path) -> Path:
     return dest
 
 
-class DownstreamPyfunc(PythonModel):
-    """pyfunc wrapper of a trained `DownstreamModel`: feature columns in, the predicted target out."""
+GENERATOR_CODE = Path(__file__).resolve().parent / "serving_code" / "generator_model.py"
+DOWNSTREAM_CODE = Path(__file__).resolve().parent / "serving_code" / "downstream_model.py"
 
-    def __init__(self, model) -> None:
-        self.model = model
+
+class DownstreamPyfunc(PythonModel):
+    """pyfunc wrapper of a trained `DownstreamModel` saved as the artifact "model": feature columns in, the
+    predicted target out."""
+
+    def load_context(self, context) -> None:
+        from ouroboros.downstream import DownstreamModel
+
+        self.model = DownstreamModel.load(context.artifacts["model"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         import polars as pl

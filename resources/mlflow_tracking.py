@@ -16,7 +16,7 @@ import polars.selectors as cs
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
-from ouroboros.serving import DownstreamPyfunc, GeneratorModel, package_copy, requirements
+from ouroboros.serving import DOWNSTREAM_CODE, GENERATOR_CODE, package_copy, requirements
 from pipelines.settings import artifact_uri
 from resources.file_lock import exclusive_lock
 
@@ -135,7 +135,7 @@ class MlflowResource(dg.ConfigurableResource):
             code = package_copy(Path(tmp))
             info = mlflow.pyfunc.log_model(
                 name=name,
-                python_model=GeneratorModel(),
+                python_model=str(GENERATOR_CODE),  # a model from code: no pickled object (ouroboros.serving)
                 artifacts={"generator": str(generator_dir)},
                 code_paths=[str(code)],
                 pip_requirements=requirements(family),
@@ -157,8 +157,10 @@ class MlflowResource(dg.ConfigurableResource):
         signature = quiet_signature(frame, predicted)
         with tempfile.TemporaryDirectory() as tmp:
             code = package_copy(Path(tmp))
+            saved = model.save(Path(tmp) / "model")  # weights and JSON: the model's artifact, loaded from code
             info = mlflow.pyfunc.log_model(
-                name=name, python_model=DownstreamPyfunc(model), code_paths=[str(code)],
-                pip_requirements=requirements("torch-model"), signature=signature, input_example=frame,
+                name=name, python_model=str(DOWNSTREAM_CODE), artifacts={"model": str(saved)},
+                code_paths=[str(code)], pip_requirements=requirements("torch-model"), signature=signature,
+                input_example=frame,
             )
         return info.model_uri
