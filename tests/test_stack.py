@@ -43,9 +43,13 @@ def postgres(query: str, *args):
         return cur.fetchall()
 
 
+def credentials() -> tuple[str, str]:
+    return os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]
+
+
 def mlflow_api(method: str, endpoint: str, **kwargs) -> dict:
     response = requests.request(method, f"{os.environ['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/{endpoint}", timeout=60,
-                                **kwargs)
+                                auth=credentials(), **kwargs)
     assert response.ok, f"{endpoint}: {response.status_code} {response.text[:500]}"
     return response.json()
 
@@ -130,6 +134,17 @@ def test_approved_generator_loads_from_the_server_and_samples(stack_run, tmp_pat
               "print(len(df), len(df.columns))")
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={"PATH": os.environ["PATH"], "HOME": str(tmp_path),
-                               "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]})
+                               "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"],
+                               "MLFLOW_TRACKING_USERNAME": credentials()[0],
+                               "MLFLOW_TRACKING_PASSWORD": credentials()[1]})
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-2:] == ["50", str(len(pl.read_parquet(stack_run["tmp"] / "real.parquet").columns))]
+
+
+def test_the_tracking_server_refuses_requests_without_credentials():
+    """The production profile's MLflow server runs the basic-auth app: no user, or a wrong password, is a 401;
+    the pipeline's own credentials (from the profile's environment) are accepted."""
+    url = f"{os.environ['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/experiments/search"
+    assert requests.get(url, params={"max_results": 1}, timeout=30).status_code == 401
+    assert requests.get(url, params={"max_results": 1}, auth=(credentials()[0], "wrong"), timeout=30).status_code == 401
+    assert requests.get(url, params={"max_results": 1}, auth=credentials(), timeout=30).status_code == 200
