@@ -47,7 +47,7 @@ class TabularVAE(TorchGenerator):
         # weight of the reconstruction against the KL term. 5 looked better on 4,000-row benchmark tables
         # (demo TSTR 0.82 -> 0.96) but on the demo pipeline's 21,000 rows it raised the gate's detection at
         # generation 0 (0.57 -> 0.63) and stopped the accumulate chain at generation 2 (detection 0.72),
-        # where 2 holds all five generations (docs/collapse-study.md)
+        # where 2 held all five generations (the five-generation pipeline study of 2026-11-27)
         "loss_factor": (float, 2.0),
         "posterior_prior": (bool, True),  # sample latents from the fitted aggregated posterior, not N(0, I)
         "temperature": (float, 1.0),  # softmax temperature of the categorical draws when sampling
