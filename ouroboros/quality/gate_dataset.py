@@ -14,7 +14,7 @@ Checks, per link (parent table -> child table):
 - `sibling`: the correlation between two children of the same parent (one random pair per parent, a numeric child
   column); children shuffled across parents lose it;
 - for a sequence (`order_by`): `gap` (KS of one random gap per parent), `first`/`last` (KS of the first and last
-  event's numeric columns), `trend` (mean per-parent Kendall tau of each numeric column against the position)
+  event's numeric columns), `trend` (mean per-parent Spearman rho of each numeric column against the position)
   and `smoothness` (mean per-parent von Neumann ratio, squared successive difference over variance; about 2
   for events in random order): Welch t tests;
 - `entity_copy`: share of batch entities (a root row with all its descendants, keys left out, children in order)
@@ -43,7 +43,7 @@ class DatasetLimits:
     max_count_ks: float = 0.1  # KS distance of children per parent
     max_rho_gap: float = 0.15  # |batch rho - real rho| of an association or a sibling correlation
     max_ks: float = 0.15  # KS distance of gaps, first and last events
-    max_trend_gap: float = 0.15  # |batch - real| mean per-parent Kendall tau
+    max_trend_gap: float = 0.15  # |batch - real| mean per-parent Spearman rho against the position
     max_smoothness_gap: float = 0.3  # |batch - real| mean per-parent von Neumann ratio (random order: about 2)
     max_copy_excess: float = 0.01  # share of batch entities copying a real_train entity beyond holdout's share
     min_entities: int = 20  # fewer entities with a statistic than this: the check is skipped, said so
@@ -130,51 +130,49 @@ class _Link:
         means = kids.group_by(fk).agg([pl.col(c).cast(pl.Float64).mean() for c in self.child_cols]).rename({fk: pk})
         pm = p.select(pk).join(means, on=pk, how="left", maintain_order="left")
         self.child_means = {c: pm[c].to_numpy() for c in self.child_cols}
-        # per-parent arrays of each child column, in sequence order
-        groups = kids.group_by(fk, maintain_order=True).agg(
-            [pl.col(c) for c in self.child_cols] + ([pl.col(spec.order_by)] if spec.order_by else []))
-        self.sequences = {c: [np.asarray(_num(s), dtype=float) for s in groups[c]] for c in self.child_cols}
-        self.order_values = ([np.asarray(_num(s), dtype=float) for s in groups[spec.order_by]]
-                             if spec.order_by else [])
+        # per-parent statistics over the ordered children, vectorised (one polars pass per statistic)
+        self.kids = kids.with_columns(pl.int_range(pl.len()).over(fk).alias("__pos"),
+                                      pl.Series("__r", rng.random(kids.height)))
+        self.fk = fk
         self.rng = rng
 
     @property
     def name(self) -> str:
         return f"{self.parent_name}->{self.child_name}"
 
+    def _per_parent(self, expr: pl.Expr, min_children: int) -> np.ndarray:
+        g = self.kids.group_by(self.fk).agg(expr.alias("__v"), pl.len().alias("__k"))
+        return g.filter(pl.col("__k") >= min_children)["__v"].cast(pl.Float64).to_numpy()
+
     def sibling_pairs(self, col: str) -> tuple[np.ndarray, np.ndarray]:
-        a, b = [], []
-        for seq in self.sequences[col]:
-            if len(seq) >= 2:
-                i, j = self.rng.choice(len(seq), 2, replace=False)
-                a.append(seq[i])
-                b.append(seq[j])
-        return np.asarray(a), np.asarray(b)
+        """One random pair of children per parent of two or more (the pair drawn by a random rank)."""
+        v = pl.col(col).cast(pl.Float64).sort_by("__r")
+        g = self.kids.group_by(self.fk).agg(v.get(0, null_on_oob=True).alias("a"),
+                                            v.get(1, null_on_oob=True).alias("b")).drop_nulls()
+        return g["a"].to_numpy(), g["b"].to_numpy()
 
     def gaps(self) -> np.ndarray:
-        out = []
-        for seq in self.order_values:
-            if len(seq) >= 2:
-                d = np.diff(seq)
-                out.append(d[self.rng.integers(len(d))])
-        return np.asarray(out)
+        """One random gap between consecutive events per parent of two or more."""
+        o = pl.col(self.order_by)
+        o = o.to_physical() if self.kids.schema[self.order_by].is_temporal() else o
+        gap = o.cast(pl.Float64).diff().slice(1).sort_by(pl.col("__r").slice(1))
+        return self._per_parent(gap.first(), 2)
 
     def ends(self, col: str, last: bool) -> np.ndarray:
-        return np.asarray([s[-1] if last else s[0] for s in self.sequences[col] if len(s)])
+        c = pl.col(col).cast(pl.Float64)
+        return self._per_parent(c.last() if last else c.first(), 1)
 
     def trends(self, col: str) -> np.ndarray:
-        out = []
-        for s in self.sequences[col]:
-            if len(s) >= 3 and np.ptp(s) > 0:
-                out.append(stats.kendalltau(np.arange(len(s)), s).statistic)
-        return np.asarray(out)
+        """Per parent of three or more: Spearman's rho of the column against the position in the sequence."""
+        out = self._per_parent(pl.corr(pl.col(col).cast(pl.Float64), pl.col("__pos").cast(pl.Float64),
+                                       method="spearman"), 3)
+        return out[np.isfinite(out)]
 
     def smoothness(self, col: str) -> np.ndarray:
-        out = []
-        for s in self.sequences[col]:
-            if len(s) >= 3 and (v := np.var(s)) > 0:
-                out.append(np.mean(np.diff(s) ** 2) / v)
-        return np.asarray(out)
+        """Per parent of three or more: the von Neumann ratio, mean squared successive difference / variance."""
+        c = pl.col(col).cast(pl.Float64)
+        out = self._per_parent((c.diff().slice(1) ** 2).mean() / c.var(ddof=0), 3)
+        return out[np.isfinite(out)]
 
 
 def _keys(ds: Dataset) -> set[str]:
@@ -280,7 +278,6 @@ def judge_dataset(batch: Dataset, real_train: Dataset, real_holdout: Dataset,
                     for kind, fn, level in (("trend", _Link.trends, lim.max_trend_gap),
                                             ("smoothness", _Link.smoothness, lim.max_smoothness_gap)):
                         vb, vr = fn(b, c), fn(r, c)
-                        vb, vr = vb[np.isfinite(vb)], vr[np.isfinite(vr)]
                         if min(len(vb), len(vr)) >= lim.min_entities:
                             p = float(stats.ttest_ind(vb, vr, equal_var=False).pvalue)
                             add(f"{kind}:{b.name}:{c}", float(vb.mean()), float(vr.mean()), level, p)
