@@ -6,9 +6,10 @@ How it models the links, plainly:
   non-key columns plus `__n_<child>`, the number of children of each child table; so the count per parent is
   modelled jointly with the parent's columns by the family itself, and drawn with each synthetic parent;
 - each child table: one family fitted on the child rows joined with their parent's columns (`__p_<col>`); for a
-  sequence (`order_by`) each row also carries the previous event's numeric columns (`__lag_<col>`), the gap to it
-  (`__gap`) and `__first` (1 for a first event), so the model learns each event given the parent and the event
-  before it;
+  sequence (`order_by`) each row also carries the previous event's numeric columns (`__lag_<col>`), the mean of
+  all earlier events (`__mean_<col>`, the parent's own level, which one lag alone forgets), the gap to the
+  previous event (`__gap`) and `__first` (1 for a first event), so the model learns each event given the parent
+  and the events before it;
 - sampling conditioned on a synthetic parent (and, for a sequence, on the event just drawn) is done by matching:
   the child family draws a pool of joint rows, and each wanted child takes one of the `k` pool rows whose context
   (the parent's numeric columns, the lags, `__first`; standardised) is nearest to its own. The families'
@@ -106,12 +107,16 @@ class DatasetGenerator:
             rows = rows.with_columns(
                 (pl.int_range(pl.len()).over(fk) == 0).cast(pl.Int64).alias(FIRST),
                 o.cast(pl.Float64).diff().over(fk).fill_null(o.cast(pl.Float64)).alias(GAP),
-                *[pl.col(c).cast(pl.Float64).shift(1).over(fk).fill_null(0.0).alias(f"__lag_{c}") for c in lags])
+                *[pl.col(c).cast(pl.Float64).shift(1).over(fk).fill_null(0.0).alias(f"__lag_{c}") for c in lags],
+                # the mean of all earlier events: the parent's own level, which one lag alone forgets
+                *[(pl.col(c).cast(pl.Float64).cum_sum().shift(1).over(fk)
+                   / pl.int_range(pl.len()).over(fk)).fill_null(0.0).fill_nan(0.0).alias(f"__mean_{c}")
+                  for c in lags])
             rows = rows.drop(spec.order_by)
             cols = own
         joined = rows.join(prefixed, on=fk, how="left").drop(fk)
-        context = [f"__p_{c}" for c in self.parent_num] + ([FIRST] + [f"__lag_{c}" for c in lags] if lags or
-                                                             spec.order_by else [])
+        context = [f"__p_{c}" for c in self.parent_num] + (
+            [FIRST] + [f"__lag_{c}" for c in lags] + [f"__mean_{c}" for c in lags] if spec.order_by else [])
         gen = create(self.family, **{"seed": self.seed + 1, **self.params}).fit(joined)
         return _ChildModel(child, fk, spec.key, spec.order_by, cols, lags, context, gen,
                            pool_size=int(kids.height),
@@ -169,17 +174,19 @@ class DatasetGenerator:
         """Events drawn step by step: step t matches every parent with more than t events on (parent, lag)."""
         steps = []
         lag = np.zeros((len(counts), len(cm.lags)))
+        total = np.zeros((len(counts), len(cm.lags)))  # running sums: the mean of earlier events
         clock = np.zeros(len(counts))
         for t in range(int(counts.max()) if len(counts) else 0):
             live = np.flatnonzero(counts > t)
             first = np.full((len(live), 1), 1.0 if t == 0 else 0.0)
-            ctx = np.hstack([pctx[live], first, lag[live]])
+            ctx = np.hstack([pctx[live], first, lag[live], total[live] / max(t, 1)])
             rows = self._match(pool, nn, mu, sd, ctx, rng)
             gap = np.abs(rows[GAP].cast(pl.Float64).fill_null(0.0).to_numpy()) if t else \
                 rows[GAP].cast(pl.Float64).fill_null(0.0).to_numpy()
             clock[live] = clock[live] + gap if t else gap
             if cm.lags:
                 lag[live] = rows.select([pl.col(c).cast(pl.Float64) for c in cm.lags]).fill_null(0.0).to_numpy()
+                total[live] += lag[live]
             steps.append(rows.select(cm.columns).with_columns(
                 pl.Series(cm.fk, parent_keys.gather(live)), pl.Series(cm.order_by, clock[live].copy()),
                 pl.Series("__step", np.full(len(live), t))))
