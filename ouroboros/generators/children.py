@@ -8,12 +8,13 @@ How it models the links, plainly:
 - each child table: one family fitted on the child rows joined with their parent's columns (`__p_<col>`); for a
   sequence (`order_by`) each row also carries the previous event's numeric columns (`__lag_<col>`), the mean of
   all earlier events (`__mean_<col>`, the parent's own level, which one lag alone forgets), the gap to the
-  previous event (`__gap`) and `__first` (1 for a first event), so the model learns each event given the parent
-  and the events before it;
+  previous event (`__gap`), so the model learns each event given the parent and the events before it. First
+  events get their own model (parent -> first event, `__gap` being the first `order_by` value), since they have
+  no previous event to carry;
 - sampling conditioned on a synthetic parent (and, for a sequence, on the event just drawn) is done by matching:
   the child family draws a pool of joint rows, and each wanted child takes one of the `k` pool rows whose context
-  (the parent's numeric columns, the lags, `__first`; standardised) is nearest to its own. The families'
-  `sample(conditions=)` only fixes exact values of categorical / integer columns, so it cannot condition on a
+  (the parent's numeric columns, and for a later event the lags and means; standardised) is nearest to its own.
+  The families' `sample(conditions=)` only fixes exact values of categorical / integer columns, so it cannot condition on a
   continuous parent row; matching works for every family, at the price that a context the pool covers thinly is
   matched approximately (string parent columns are not used for matching: they shape the child only through
   the joint fit). Events are drawn step by step: event t of every parent in one batch query;
@@ -38,6 +39,7 @@ from ouroboros.generators import create
 
 FIRST = "__first"
 GAP = "__gap"
+MIN_LATER = 10  # fewer later events than this to fit on: later events are drawn like first ones
 
 
 def _numeric(df: pl.DataFrame, skip: set[str]) -> list[str]:
@@ -53,8 +55,9 @@ class _ChildModel:
     columns: list[str]  # the child's own modelled columns
     lags: list[str]  # numeric child columns carried as lags (sequences)
     context: list[str]  # pool columns matched on
-    generator: Any = None
-    pool_size: int = 0
+    generator: Any = None  # plain children: the only model; a sequence: the model of events after the first
+    first_generator: Any = None  # a sequence: the model of first events
+    first_context: list[str] = field(default_factory=list)
     order_dtype: Any = None
 
 
@@ -66,7 +69,8 @@ class DatasetGenerator:
     params: dict = field(default_factory=dict)
     seed: int = 0
     k: int = 5  # pool neighbours a child is drawn from (1: always the nearest; larger: more variety, looser fit)
-    pool_factor: float = 3.0  # pool rows drawn per wanted child row (at least 2,000)
+    pool_factor: float = 3.0
+    lag_weight: float = 1.0  # >1: match the events before more tightly than the parent (1 measured no different)  # pool rows drawn per wanted child row (at least 2,000)
 
     def fit(self, ds: Dataset) -> DatasetGenerator:
         roots = ds.roots()
@@ -115,12 +119,21 @@ class DatasetGenerator:
             rows = rows.drop(spec.order_by)
             cols = own
         joined = rows.join(prefixed, on=fk, how="left").drop(fk)
-        context = [f"__p_{c}" for c in self.parent_num] + (
-            [FIRST] + [f"__lag_{c}" for c in lags] + [f"__mean_{c}" for c in lags] if spec.order_by else [])
-        gen = create(self.family, **{"seed": self.seed + 1, **self.params}).fit(joined)
-        return _ChildModel(child, fk, spec.key, spec.order_by, cols, lags, context, gen,
-                           pool_size=int(kids.height),
-                           order_dtype=kids.schema[spec.order_by] if spec.order_by else None)
+        parent_context = [f"__p_{c}" for c in self.parent_num]
+        make = lambda k: create(self.family, **{"seed": self.seed + k, **self.params})  # noqa: E731
+        if not spec.order_by:
+            return _ChildModel(child, fk, spec.key, None, cols, [], parent_context, make(1).fit(joined))
+        # a sequence: the first event given the parent, and each later event given the parent and those before.
+        # Two models, because a first event has no previous one: one model with placeholder lags would have to
+        # learn a spike at the placeholder, which bends a copula's correlations and every family's fit.
+        history = [f"__lag_{c}" for c in lags] + [f"__mean_{c}" for c in lags]
+        first = joined.filter(pl.col(FIRST) == 1).drop(FIRST, *history)
+        later = joined.filter(pl.col(FIRST) == 0).drop(FIRST)
+        first_model = make(1).fit(first)
+        later_model = make(2).fit(later) if later.height >= MIN_LATER else None  # else: later events as first ones
+        return _ChildModel(child, fk, spec.key, spec.order_by, cols, lags, parent_context + history,
+                           later_model, first_generator=first_model, first_context=parent_context,
+                           order_dtype=kids.schema[spec.order_by])
 
     def sample(self, n: int, seed: int = 0) -> Dataset:
         rng = np.random.default_rng(seed)
@@ -135,17 +148,17 @@ class DatasetGenerator:
 
         return validate_dataset(tables, self.ds_specs, self.target)
 
-    def _pool(self, cm: _ChildModel, wanted: int, seed: int) -> tuple[pl.DataFrame, NearestNeighbors, np.ndarray,
-                                                                    np.ndarray]:
+    def _pool(self, generator, context: list[str], wanted: int, seed: int) -> tuple:
+        """A pool of joint rows from `generator` and a neighbour index over their standardised `context`."""
         size = max(2000, int(self.pool_factor * max(wanted, 1)))
-        pool = cm.generator.sample(size, seed=seed)
-        x = pool.select([pl.col(c).cast(pl.Float64) for c in cm.context]).fill_null(0.0).to_numpy()
-        if not cm.context:
+        pool = generator.sample(size, seed=seed)
+        x = pool.select([pl.col(c).cast(pl.Float64) for c in context]).fill_null(0.0).to_numpy()
+        if not context:
             return pool, None, None, None
         mu, sd = x.mean(0), x.std(0)
         sd[sd == 0] = 1.0
-        if FIRST in cm.context:  # a first event only ever matches a first event
-            sd[cm.context.index(FIRST)] = 1e-3
+        # lag_weight > 1 matches the events before more tightly than the parent's columns
+        sd[[i for i, c in enumerate(context) if c.startswith(("__lag_", "__mean_"))]] /= self.lag_weight
         nn = NearestNeighbors(n_neighbors=min(self.k, size)).fit((x - mu) / sd)
         return pool, nn, mu, sd
 
@@ -161,26 +174,30 @@ class DatasetGenerator:
         total = int(counts.sum())
         owner = np.repeat(np.arange(parents.height), counts)
         pctx = parents.select([pl.col(c).cast(pl.Float64) for c in self.parent_num]).fill_null(0.0).to_numpy()
-        pool, nn, mu, sd = self._pool(cm, total, seed)
         fk_values = parents[pk].gather(owner).alias(cm.fk)
         if cm.order_by is None:
+            pool, nn, mu, sd = self._pool(cm.generator, cm.context, total, seed)
             rows = self._match(pool, nn, mu, sd, pctx[owner], rng) if total else pool.head(0)
             out = rows.select(cm.columns).insert_column(0, fk_values)
         else:
-            out = self._sequence(cm, pool, nn, mu, sd, pctx, counts, rng, parents[pk])
+            first = self._pool(cm.first_generator, cm.first_context, int((counts > 0).sum()), seed)
+            later = (self._pool(cm.generator, cm.context, total - int((counts > 0).sum()), seed + 7919)
+                     if cm.generator is not None else None)
+            out = self._sequence(cm, first, later, pctx, counts, rng, parents[pk])
         return out.insert_column(0, pl.Series(cm.key, np.arange(out.height), dtype=pl.Int64))
 
-    def _sequence(self, cm, pool, nn, mu, sd, pctx, counts, rng, parent_keys) -> pl.DataFrame:
-        """Events drawn step by step: step t matches every parent with more than t events on (parent, lag)."""
+    def _sequence(self, cm, first, later, pctx, counts, rng, parent_keys) -> pl.DataFrame:
+        """Events drawn step by step: step t matches every parent with more than t events on (parent, history)."""
         steps = []
         lag = np.zeros((len(counts), len(cm.lags)))
         total = np.zeros((len(counts), len(cm.lags)))  # running sums: the mean of earlier events
         clock = np.zeros(len(counts))
         for t in range(int(counts.max()) if len(counts) else 0):
             live = np.flatnonzero(counts > t)
-            first = np.full((len(live), 1), 1.0 if t == 0 else 0.0)
-            ctx = np.hstack([pctx[live], first, lag[live], total[live] / max(t, 1)])
-            rows = self._match(pool, nn, mu, sd, ctx, rng)
+            if t == 0 or later is None:
+                rows = self._match(*first, pctx[live], rng)
+            else:
+                rows = self._match(*later, np.hstack([pctx[live], lag[live], total[live] / t]), rng)
             gap = np.abs(rows[GAP].cast(pl.Float64).fill_null(0.0).to_numpy()) if t else \
                 rows[GAP].cast(pl.Float64).fill_null(0.0).to_numpy()
             clock[live] = clock[live] + gap if t else gap
@@ -191,7 +208,7 @@ class DatasetGenerator:
                 pl.Series(cm.fk, parent_keys.gather(live)), pl.Series(cm.order_by, clock[live].copy()),
                 pl.Series("__step", np.full(len(live), t))))
         if not steps:
-            return pl.DataFrame(schema={cm.fk: parent_keys.dtype, cm.order_by: pl.Float64, **{c: pool.schema[c]
+            return pl.DataFrame(schema={cm.fk: parent_keys.dtype, cm.order_by: pl.Float64, **{c: first[0].schema[c]
                                                                                          for c in cm.columns}})
         out = pl.concat(steps).sort(cm.fk, "__step").drop("__step")
         dtype = cm.order_dtype
