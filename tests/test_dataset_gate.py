@@ -53,3 +53,19 @@ def test_broken_keys_are_refused_before_any_statistic(real):
     dup = pl.concat([visits, visits.head(2)])
     v = judge_dataset(fresh.replace({**fresh.tables, "visits": dup}), train, hold)
     assert [c.name for c in v.failed] == ["primary_key:visits"]
+
+
+def test_whole_gate_runs_each_tables_flat_gate_and_passes_fresh_entities(real):
+    """Links plus each table's flat gate, the 1% budget shared three ways: 10 fresh draws of 500 entities pass
+    (measured 10 of 10); a batch whose visits lost their spread is refused by the visits table's flat gate."""
+    from ouroboros.quality.gate_dataset import judge_whole  # noqa: PLC0415
+
+    train, hold = real
+    verdicts = [judge_whole(draw(500, seed=50 + s, first_id=10**6), train, hold) for s in range(10)]
+    assert sum(not v.passed for v in verdicts) <= 1
+    assert set(verdicts[0].tables) == {"patients", "visits"} and verdicts[0].links.alpha < 0.01 / 3
+    fresh = draw(2000, seed=2000, first_id=10**6)
+    v = fresh.tables["visits"]
+    squeezed = v.with_columns(pl.col("cost").mean() + 0.3 * (pl.col("cost") - pl.col("cost").mean()))
+    verdict = judge_whole(fresh.replace({**fresh.tables, "visits": squeezed}), train, hold)
+    assert not verdict.passed and not verdict.tables["visits"].passed and verdict.tables["patients"].passed

@@ -20,7 +20,10 @@ Checks, per link (parent table -> child table):
 - `entity_copy`: share of batch entities (a root row with all its descendants, keys left out, children in order)
   identical to a real_train entity, against the share real_holdout entities show (Fisher's exact test).
 
-Each table's own columns are judged by the flat gate (ouroboros.quality.judge) separately; that wiring is later.
+Each table's own columns are judged by the flat gate (`ouroboros.quality.evaluate`, keys left out: they are
+regenerated, never modelled): `judge_tables`. `judge_whole` runs both and shares the false-refusal rate equally
+between the link checks and each table's flat gate, so fresh real entities are refused with chance at most
+`gate.false_refusal_rate` for the dataset as a whole.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ import polars as pl
 from scipy import stats
 
 from ouroboros.canonical import row_digests
+from ouroboros.config import GateConfig
 from ouroboros.dataset import Dataset
+from ouroboros.quality.scorecard import Scorecard, evaluate
 
 
 @dataclass(frozen=True)
@@ -293,3 +298,40 @@ def judge_dataset(batch: Dataset, real_train: Dataset, real_holdout: Dataset,
         passed = not (gap > limit and p is not None and p < alpha)
         checks.append(Check(name, stat, real, limit, p, passed, detail))
     return DatasetVerdict(all(c.passed for c in checks), alpha, checks)
+
+
+def judge_tables(batch: Dataset, real_train: Dataset, real_holdout: Dataset, config: GateConfig | None = None
+                 ) -> dict[str, Scorecard]:
+    """Each table's flat scorecard (the flat gate unchanged), its key and foreign key columns left out."""
+    config = config or GateConfig()
+    out = {}
+    for name in batch.order:
+        spec = batch.specs[name]
+        drop = [c for c in (spec.key, batch.foreign_key(name) if spec.parent else None) if c]
+        target = batch.target[1] if batch.target and batch.target[0] == name else None
+        out[name] = evaluate(batch.tables[name].drop(drop), real_train.tables[name].drop(drop),
+                             real_holdout.tables[name].drop(drop), config, target=target)
+    return out
+
+
+@dataclass
+class WholeVerdict:
+    passed: bool
+    links: DatasetVerdict
+    tables: dict[str, Scorecard]
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "links": self.links.to_dict(),
+                "tables": {n: c.to_dict() for n, c in self.tables.items()}}
+
+
+def judge_whole(batch: Dataset, real_train: Dataset, real_holdout: Dataset, config: GateConfig | None = None,
+                limits: DatasetLimits | None = None) -> WholeVerdict:
+    """Links and every table's own gate, the false-refusal rate shared equally among them (Bonferroni)."""
+    config = config or GateConfig()
+    share = config.false_refusal_rate / (len(batch.order) + 1)
+    lim = limits or DatasetLimits()
+    links = judge_dataset(batch, real_train, real_holdout,
+                          DatasetLimits(**{**asdict(lim), "false_refusal_rate": share}))
+    tables = judge_tables(batch, real_train, real_holdout, config.model_copy(update={"false_refusal_rate": share}))
+    return WholeVerdict(links.passed and all(c.passed for c in tables.values()), links, tables)
