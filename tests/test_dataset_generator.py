@@ -63,3 +63,10 @@ def test_demo_dataset_loads_and_its_holdout_passes_the_gate():
     assert ds.tables["students"].height == 1721 and ds.tables["student_years"].height == 7230
     train, hold = entity_split(ds, 0.3, 0)
     assert judge_dataset(hold, train, hold).passed  # fresh real pupils (the holdout) against real_train
+
+
+@pytest.mark.parametrize("family", ["vae", "gan", "diffusion"])
+def test_neural_families_drive_the_dataset_generator(family):
+    """Only fit/sample are used, so the torch families work too (2 epochs: integrity only, not quality)."""
+    syn = DatasetGenerator(family=family, params={"epochs": 2}).fit(draw(300, seed=3)).sample(100, seed=1)
+    assert all(c.passed for c in integrity_checks(syn)) and syn.tables["visits"].height > 0

@@ -20,8 +20,8 @@ How it models the links, plainly:
   the joint fit). Events are drawn step by step: event t of every parent in one batch query;
 - keys are regenerated: parents 0..n-1, children 0..m-1 in each table, every foreign key one of the new parents.
 
-Supported: a root table with direct child tables (one level); every registry family, since only fit/sample are
-used. Deeper trees (a child's children) are not yet modelled. Conditional likelihoods are not computed.
+Supported: a root table with direct child tables (one level); copula, vae, gan and diffusion (only fit/sample are
+used; `gaussian`, numeric-only, refuses the parent's string columns). Deeper trees (a child's children) are not yet modelled. Conditional likelihoods are not computed.
 """
 
 from __future__ import annotations
