@@ -20,12 +20,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TableConfig(_Strict):
+    """One table of a dataset of several tables (`data.tables`; ouroboros/dataset.py, docs/relational.md)."""
+
+    source: str = Field(description="CSV or parquet file of this table; relative paths are from the config file")
+    key: str = Field(min_length=1, description="primary key column (unique, no nulls)")
+    parent: str | None = Field(None, description="name of the parent table under data.tables")
+    foreign_key: str | None = Field(None, description="column holding the parent's key; default: the parent's key "
+                                    "column name")
+    order_by: str | None = Field(None, description="orders this table's rows within each parent (a sequence)")
+
+
+class TargetRef(_Strict):
+    """`data.target` of a dataset of several tables: the table and its column the downstream model predicts."""
+
+    table: str
+    column: str
+
+
 class DataConfig(_Strict):
-    source: str = Field(description="CSV or parquet file with the real table; relative paths are from the config file "
-                        "(images: an .npz with `images` and `labels`, a folder of PNGs, or `sklearn:digits`)")
+    source: str | None = Field(None, description="CSV or parquet file with the real table; relative paths are from "
+                               "the config file (images: an .npz with `images` and `labels`, a folder of PNGs, or "
+                               "`sklearn:digits`). Required unless data.tables names several tables")
+    tables: dict[str, TableConfig] | None = Field(None, description="a dataset of several linked tables "
+                                                  "{name: {source, key, parent, foreign_key, order_by}} instead of "
+                                                  "data.source (core only so far: docs/relational.md)")
     kind: Literal["table", "images"] = Field("table", description="table rows, or labelled grey images "
                                              "(ouroboros.images; docs/images.md)")
-    target: str = Field(description="column the downstream model predicts")
+    target: str | TargetRef = Field(description="column the downstream model predicts; with data.tables: "
+                                    "{table, column}")
     holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 0
     id_columns: list[str] = Field(default_factory=list, description="identifier columns: never modelled, "
@@ -40,6 +63,40 @@ class DataConfig(_Strict):
         if key is not None and (not key or any(not k for k in ([key] if isinstance(key, str) else key))):
             raise ValueError("data.key must name at least one column (or be left out to hash the whole row)")
         return key
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> DataConfig:
+        if (self.source is None) == (self.tables is None):
+            raise ValueError("data needs exactly one of source (one table) or tables (several linked tables)")
+        if self.tables is not None:
+            if not self.tables:
+                raise ValueError("data.tables must name at least one table")
+            if not isinstance(self.target, TargetRef):
+                raise ValueError("with data.tables, data.target is {table: ..., column: ...}")
+            if self.target.table not in self.tables:
+                raise ValueError(f"data.target.table {self.target.table!r} is not one of data.tables "
+                                 f"{sorted(self.tables)}")
+            if self.kind != "table":
+                raise ValueError("data.tables holds tables; data.kind must be 'table'")
+            for name, t in self.tables.items():
+                if t.parent is not None and t.parent not in self.tables:
+                    raise ValueError(f"data.tables.{name}.parent {t.parent!r} is not one of data.tables "
+                                     f"{sorted(self.tables)}")
+        elif isinstance(self.target, TargetRef):
+            raise ValueError("data.target {table, column} needs data.tables; with data.source name the column")
+        return self
+
+    def dataset_layout(self) -> tuple[dict[str, str], dict[str, dict], tuple[str, str]]:
+        """(sources, specs as dicts, (target table, column)): a flat data.source reads as a dataset of one table
+        named "table" keyed by data.key (when it is one column). Specs are plain dicts for
+        `ouroboros.dataset.TableSpec(**spec)` (config imports nothing of the dataset modules)."""
+        if self.tables is None:
+            key = self.key if isinstance(self.key, str) else None
+            return ({"table": self.source}, {"table": {"key": key, "parent": None, "foreign_key": None,
+                                                       "order_by": None}}, ("table", self.target))
+        sources = {n: t.source for n, t in self.tables.items()}
+        specs = {n: t.model_dump(exclude={"source"}) for n, t in self.tables.items()}
+        return sources, specs, (self.target.table, self.target.column)
 
 
 class StudyConfig(_Strict):
@@ -254,7 +311,11 @@ def load_config(path: str | Path) -> PipelineConfig:
     except ValidationError as exc:
         lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(f"{path}: invalid config:\n  " + "\n  ".join(lines)) from exc
-    source = Path(config.data.source)
-    if not source.is_absolute() and not config.data.source.startswith("sklearn:"):  # built-in image sets
-        config.data.source = str((path.parent / source).resolve())
+    if config.data.source is not None:
+        source = Path(config.data.source)
+        if not source.is_absolute() and not config.data.source.startswith("sklearn:"):  # built-in image sets
+            config.data.source = str((path.parent / source).resolve())
+    for table in (config.data.tables or {}).values():
+        if not Path(table.source).is_absolute():
+            table.source = str((path.parent / table.source).resolve())
     return config

@@ -51,3 +51,8 @@ class ImageDataError(ValueError):
 
 class GateRefusal(RuntimeError):
     """A batch without a passing verdict was offered to training; the message says which and why."""
+
+
+class DatasetError(ValueError):
+    """A dataset of several tables is inconsistent (unknown parent, a cycle, a missing or null key); the message
+    names the table, the column and what to do."""
