@@ -73,6 +73,12 @@ def build_image_definitions(config: PipelineConfig, settings: Settings) -> dg.De
 
 
 def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definitions:
+    if config.data.tables is not None:
+        # the core models, splits and gates datasets of several tables; the asset graph does not run them yet
+        raise ConfigError(f"{settings.config_path}: data.tables ({', '.join(config.data.tables)}): datasets of "
+                          "several tables are supported by the core (ouroboros.dataset, docs/relational.md) but "
+                          "the pipeline does not run them yet; run one table with data.source, or use the core "
+                          "from Python")
     if config.data.kind == "images":
         return build_image_definitions(config, settings)
     check_studies(config)

@@ -96,3 +96,22 @@ def test_entity_split_keeps_entities_whole_and_stable_as_tables_grow():
     # the added visits of an old patient sit on that patient's side
     assert list(new_p["visits"][-50:]) == list(old_p["visits"][:50])
     assert np.any(new_p["patients"]) and not np.all(new_p["patients"])
+
+
+def test_the_pipeline_refuses_a_dataset_of_several_tables_with_a_clear_error(tmp_path):
+    """Until the asset graph runs datasets, a data.tables config stops at load with an error saying so, not
+    somewhere inside an asset."""
+    from ouroboros.config import ConfigError, PipelineConfig
+    from pipelines.definitions import build_definitions
+    from pipelines.settings import Settings
+
+    config = PipelineConfig.model_validate({"data": {
+        "tables": {"patients": {"source": "p.parquet", "key": "patient_id"},
+                   "visits": {"source": "v.parquet", "key": "visit_id", "parent": "patients",
+                              "foreign_key": "patient_id"}},
+        "target": {"table": "patients", "column": "outcome"}}})
+    lake = tmp_path / "lake"
+    settings = Settings(config_path=tmp_path / "ouroboros.yaml", lake=lake, mlflow_tracking_uri="sqlite:///x.db",
+                        mlflow_artifacts=lake / "a", gx_root=lake / "gx", landing=lake / "landing")
+    with pytest.raises(ConfigError, match="data.tables .*not run them yet"):
+        build_definitions(config, settings)
