@@ -78,3 +78,19 @@ def test_explicit_family_fits_once_without_gating(split):
     r = run_step(train, StudyConfig(name="s", family="copula"), GateConfig(), 0, real_holdout=holdout)
     assert r.bakeoff is None and len(r.attempts) == 1 and r.passed is None and r.holdout_looks == 0
     assert r.family == r.requested_family == "copula"
+
+
+def test_advice_offers_the_identifier_fix_only_for_columns_that_look_like_one():
+    from ouroboros.chain.step import Attempt, advice_for
+
+    reference = pl.DataFrame({"rating": [1, 2, 3, 4, 5] * 40, "code": [f"c{i}" for i in range(200)]})
+
+    def refused(indicator: str) -> Attempt:
+        return Attempt(1, "first", "copula", None, 200, 0, 1.0, 1.0, True, False, 0.9, 0.6, 0.5, indicator,
+                       [{"check": "fidelity", "indicator": indicator, "value": 0.1, "threshold": 0.4}])
+
+    spread = advice_for([refused("association_retention.rating")], reference, 90, "")
+    assert "rating" in spread and "data.id_columns" not in spread  # a 5-level rating is no identifier
+    assert "check or drop the column(s) the failing indicators name (rating)" in spread
+    code = advice_for([refused("shape.code")], reference, 90, "")
+    assert "if code is an identifier (mostly distinct values), declare it in data.id_columns" in code

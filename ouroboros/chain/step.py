@@ -256,21 +256,30 @@ def _failures(card: Scorecard) -> list[dict]:
             for f in card.failures]
 
 
-def advice_for(attempts: Sequence[Attempt], columns: Sequence[str], budget_seconds: float, cut: str) -> str:
+# a named column is offered as a possible identifier only when most of its values are distinct: telling a user to
+# declare a 5-level rating an identifier is advice no one can use
+IDENTIFIER_HINT_SHARE = 0.5
+
+
+def advice_for(attempts: Sequence[Attempt], reference: pl.DataFrame, budget_seconds: float, cut: str) -> str:
     """The indicators every gated attempt failed, the columns they name, and what the user can do."""
     gated = [a for a in attempts if a.gated]
     if not gated:
         return ""
     sets = [{indicator_name(f['check'], f['indicator']) for f in a.failures} or {a.refused_by} for a in gated]
     common = sorted(set.intersection(*sets)) if sets else []
-    named = sorted({c for ind in (common or sorted(set.union(*sets))) for c in columns
+    named = sorted({c for ind in (common or sorted(set.union(*sets))) for c in reference.columns
                     if ind.endswith(f".{c}") or f".{c}." in ind or f":{c}" in ind})
     what = ", ".join(common) if common else "each attempt failed something different: " + "; ".join(
         f"{a.family}: {a.refused_by}" for a in gated)
+    height = max(1, reference.height)
+    id_like = [c for c in named if reference[c].n_unique() / height > IDENTIFIER_HINT_SHARE]
     tips = []
+    if id_like:
+        tips.append(f"if {', '.join(id_like)} is an identifier (mostly distinct values), declare it in "
+                    "data.id_columns")
     if named:
-        tips.append(f"if {', '.join(named)} is an identifier, declare it in data.id_columns; or drop it from the "
-                    "table")
+        tips.append(f"check or drop the column(s) the failing indicators name ({', '.join(named)})")
     tips.append(f"raise study.budget_seconds (now {budget_seconds:.0f} s"
                 + (f"; the budget cut {cut}" if cut else "") + ")")
     tips.append("or set the study's family and params explicitly")
@@ -397,7 +406,7 @@ def run_step(pool_rows: pl.DataFrame, study: StudyConfig, gate: GateConfig, gene
                              f"({reasons}); set a family that models this table, or check the table's columns")
     best, gen, proposal, index, selection = kept
     passed = best.passed
-    advice = advice_for(state.attempts, reference.columns, study.budget_seconds, proposal.plan.cut) \
+    advice = advice_for(state.attempts, reference, study.budget_seconds, proposal.plan.cut) \
         if passed is False else ""
     return StepResult(gen, proposal.family, requested, proposal.params, proposal.seed, proposal.plan, index,
                       best.fit_seconds, time.perf_counter() - started, bakeoff, state.attempts, looks, passed,
