@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dagster as dg
 import mlflow
 import pytest
 from mlflow import MlflowClient
@@ -20,9 +19,8 @@ from mlflow import MlflowClient
 from assets.registry import APPROVED_ALIAS, registered_model_name
 from ouroboros.config import PipelineConfig
 from ouroboros.verdict import GateRefusal, require_approved
-from pipelines.definitions import PIPELINE_JOB, build_definitions
 from resources.lake import LakeResource
-from tests.test_refusal_outcome import made, settings_for
+from tests.test_refusal_outcome import executed, made
 from tests.wiring import WIRING_GATE, approved
 
 
@@ -44,15 +42,8 @@ def config_for(source: Path) -> PipelineConfig:
 
 @pytest.fixture(scope="module")
 def observed_run(tmp_path_factory, small_demo):
-    tmp_path = tmp_path_factory.mktemp("observe")
-    source = tmp_path / "real.parquet"
-    small_demo.write_parquet(source)
-    settings = settings_for(tmp_path)
-    config = config_for(source)
-    defs = build_definitions(config, settings)
-    with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
-        yield config, result, settings
+    with executed(tmp_path_factory.mktemp("observe"), small_demo, config_for) as (_, _, result, settings):
+        yield result, settings
 
 
 def batch_event(result, key: str):
@@ -75,7 +66,7 @@ def verdicts(result, study: str) -> dict[int, bool]:
 
 
 def test_an_observed_chain_goes_on_past_refused_batches(observed_run):
-    _, result, _ = observed_run
+    result, _ = observed_run
     assert result.success
     seen = verdicts(result, "watched")
     assert seen == {0: False, 1: False, 2: False}  # the gate refused every batch of the broken family...
@@ -84,7 +75,7 @@ def test_an_observed_chain_goes_on_past_refused_batches(observed_run):
 
 
 def test_observed_batches_are_marked_in_lineage_and_ui(observed_run):
-    _, result, settings = observed_run
+    result, settings = observed_run
     lake = LakeResource(root=str(settings.lake))
     for k in range(3):
         key = f"watched/batch_g{k}"
@@ -95,7 +86,7 @@ def test_observed_batches_are_marked_in_lineage_and_ui(observed_run):
 
 
 def test_an_observed_approval_moves_no_alias_and_never_feeds_training(observed_run):
-    _, result, settings = observed_run
+    result, settings = observed_run
     assert verdicts(result, "watched_ok") == {0: True}  # the gate approved this observed batch
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     client = MlflowClient(settings.mlflow_tracking_uri)

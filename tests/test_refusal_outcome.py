@@ -4,6 +4,7 @@ only them. The block is the stored verdict, not Dagster's failed step."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -44,16 +45,23 @@ def judged(result) -> set[str]:
     return {e.asset_key.to_user_string() for e in result.get_asset_check_evaluations()}
 
 
-@pytest.fixture(scope="module")
-def refused_run(tmp_path_factory, small_demo):
-    tmp_path = tmp_path_factory.mktemp("refusal")
+@contextmanager
+def executed(tmp_path: Path, demo, make_config):
+    """The whole pipeline job on `demo` under `make_config(source)`, on a test instance kept open while in use:
+    yields (defs, instance, result, settings)."""
     source = tmp_path / "real.parquet"
-    small_demo.write_parquet(source)
+    demo.write_parquet(source)
     settings = settings_for(tmp_path)
-    defs = build_definitions(config_for(source), settings)
+    defs = build_definitions(make_config(source), settings)
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
         yield defs, instance, result, settings
+
+
+@pytest.fixture(scope="module")
+def refused_run(tmp_path_factory, small_demo):
+    with executed(tmp_path_factory.mktemp("refusal"), small_demo, config_for) as run:
+        yield run
 
 
 def test_the_refusing_run_succeeds_and_logs_one_line_per_refusal(refused_run):
