@@ -13,6 +13,7 @@ import mlflow
 import pandas as pd
 import polars as pl
 import polars.selectors as cs
+import requests
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
@@ -50,6 +51,29 @@ def log_dataset_input(dataset, context: str, tags: dict[str, str], attempts: int
             if error.error_code not in _RACE_CODES or attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def unreachable(error: BaseException) -> str | None:
+    """Why the tracking server could not be reached, when that is what `error` (or an error it came from) says.
+
+    MLflow's REST client re-raises a refused or timed-out connection as an MlflowException whose text names the
+    URL ("API request to http://... failed with exception ... Max retries exceeded"), chaining the requests
+    error as its context; anything else (a bad parameter, a permission) is not an outage."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            return str(error)
+        text = str(error)
+        if isinstance(error, mlflow.exceptions.MlflowException) and "API request to" in text and any(
+                m in text for m in ("Max retries exceeded", "Connection refused", "timeout exception")):
+            return text
+        error = error.__cause__ or error.__context__
+    return None
+
+
+class MlflowUnreachable(RuntimeError):
+    """The tracking server did not answer (within MLFLOW_HTTP_REQUEST_MAX_RETRIES / _TIMEOUT)."""
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -100,17 +124,45 @@ class MlflowResource(dg.ConfigurableResource):
         self._connect()
         return MlflowClient(tracking_uri=self.tracking_uri)
 
+    def _unreachable_error(self, name: str, why: str) -> MlflowUnreachable:
+        return MlflowUnreachable(
+            f"MLflow tracking server {self.tracking_uri} did not answer during run {name!r} ({why[:300]}); the step "
+            f"stopped. Start the server (on the local stack: bin/stack up) and rerun: the lake keeps the last "
+            f"complete output of this step. Client retries are bounded by MLFLOW_HTTP_REQUEST_MAX_RETRIES and "
+            f"MLFLOW_HTTP_REQUEST_TIMEOUT.")
+
     @contextmanager
     def run(self, name: str, tags: dict[str, str] | None = None):
-        """Start a run in the pipeline's experiment and end it however the block exits."""
-        experiment_id = self._experiment_id()
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags or {})
-        status = "FAILED"
+        """Start a run in the pipeline's experiment and end it however the block exits.
+
+        A tracking server that stops answering fails the step with MlflowUnreachable naming the URI; the run is
+        then left RUNNING on the server (it cannot be told otherwise), and mlflow's active-run stack is cleared
+        either way (end_run pops before it calls the server)."""
+        try:
+            experiment_id = self._experiment_id()
+            run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags or {})
+        except mlflow.exceptions.MlflowException as error:
+            if (why := unreachable(error)) is not None:
+                raise self._unreachable_error(name, why) from error
+            raise
         try:
             yield run
-            status = "FINISHED"
-        finally:
-            mlflow.end_run(status=status)
+        except BaseException as error:
+            why = unreachable(error)
+            try:
+                mlflow.end_run(status="FAILED")
+            except mlflow.exceptions.MlflowException as closing:
+                if why is None and unreachable(closing) is None:
+                    raise
+            if why is not None:
+                raise self._unreachable_error(name, why) from error
+            raise
+        try:
+            mlflow.end_run(status="FINISHED")
+        except mlflow.exceptions.MlflowException as error:
+            if (why := unreachable(error)) is not None:
+                raise self._unreachable_error(name, why) from error
+            raise
 
     @contextmanager
     def resume(self, run_id: str):
