@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import tempfile
 import time
 import warnings
@@ -69,6 +71,48 @@ def unreachable(error: BaseException) -> str | None:
                 m in text for m in ("Max retries exceeded", "Connection refused", "timeout exception")):
             return text
         error = error.__cause__ or error.__context__
+    return None
+
+
+PROCESS_TAG = "ouroboros.process"  # host:pid:start of the process that opened a run
+ORPHAN_TAG = "ouroboros.orphaned"  # why a RUNNING run was marked KILLED
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start (clock ticks since boot, /proc/<pid>/stat field 22): with the pid, it names one process
+    even after the pid is reused. None when no such process runs."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:  # no /proc (not Linux): whether the pid exists is all we can know
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "?"
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_tag() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def orphaned(tag: str | None) -> str | None:
+    """Why a RUNNING run whose opener is `tag` can never be closed by it, or None when it may still be running:
+    only a process of this host is known to be gone (a pod elsewhere, or a run without the tag, is left alone)."""
+    if not tag or tag.count(":") < 2:
+        return None
+    host, pid, start = tag.rsplit(":", 2)
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    now = _start_time(int(pid))
+    if now is None:
+        return f"process {pid} on {host} that opened it is gone"
+    if start not in ("?", "None") and now not in ("?", start):
+        return f"process {pid} on {host} that opened it is gone (the pid now belongs to another process)"
     return None
 
 
@@ -140,7 +184,9 @@ class MlflowResource(dg.ConfigurableResource):
         either way (end_run pops before it calls the server)."""
         try:
             experiment_id = self._experiment_id()
-            run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags or {})
+            self.close_orphans(experiment_id, name)
+            run = mlflow.start_run(experiment_id=experiment_id, run_name=name,
+                                   tags={**(tags or {}), PROCESS_TAG: process_tag()})
         except mlflow.exceptions.MlflowException as error:
             if (why := unreachable(error)) is not None:
                 raise self._unreachable_error(name, why) from error
@@ -163,6 +209,28 @@ class MlflowResource(dg.ConfigurableResource):
             if (why := unreachable(error)) is not None:
                 raise self._unreachable_error(name, why) from error
             raise
+
+    def close_orphans(self, experiment_id: str, by: str) -> list[str]:
+        """Mark KILLED the experiment's RUNNING runs whose process died without closing them (a step killed with
+        SIGKILL, a crashed worker), with a tag saying why, and log each; returns their run ids.
+
+        MLflow has no lease on a run: without this, a killed step's run stays RUNNING in the UI forever. Only a
+        run whose opener was a process of this host that no longer exists is touched; runs of live processes
+        (the multiprocess executor's other steps) and of other hosts are left as they are."""
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        closed = []
+        for found in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                        max_results=500):
+            why = orphaned(found.data.tags.get(PROCESS_TAG))
+            if why is None:
+                continue
+            note = f"{why}; marked KILLED when run {by!r} started (process {process_tag()})"
+            client.set_tag(found.info.run_id, ORPHAN_TAG, note)
+            client.set_terminated(found.info.run_id, status="KILLED")
+            dg.get_dagster_logger().warning(
+                f"MLflow run {found.info.run_id} ({found.info.run_name}) was left RUNNING: {note}")
+            closed.append(found.info.run_id)
+        return closed
 
     @contextmanager
     def resume(self, run_id: str):
