@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import tempfile
 import time
 import warnings
@@ -13,6 +15,7 @@ import mlflow
 import pandas as pd
 import polars as pl
 import polars.selectors as cs
+import requests
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
@@ -50,6 +53,71 @@ def log_dataset_input(dataset, context: str, tags: dict[str, str], attempts: int
             if error.error_code not in _RACE_CODES or attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def unreachable(error: BaseException) -> str | None:
+    """Why the tracking server could not be reached, when that is what `error` (or an error it came from) says.
+
+    MLflow's REST client re-raises a refused or timed-out connection as an MlflowException whose text names the
+    URL ("API request to http://... failed with exception ... Max retries exceeded"), chaining the requests
+    error as its context; anything else (a bad parameter, a permission) is not an outage."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            return str(error)
+        text = str(error)
+        if isinstance(error, mlflow.exceptions.MlflowException) and "API request to" in text and any(
+                m in text for m in ("Max retries exceeded", "Connection refused", "timeout exception")):
+            return text
+        error = error.__cause__ or error.__context__
+    return None
+
+
+PROCESS_TAG = "ouroboros.process"  # host:pid:start of the process that opened a run
+ORPHAN_TAG = "ouroboros.orphaned"  # why a RUNNING run was marked KILLED
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start (clock ticks since boot, /proc/<pid>/stat field 22): with the pid, it names one process
+    even after the pid is reused. None when no such process runs."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:  # no /proc (not Linux): whether the pid exists is all we can know
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "?"
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_tag() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def orphaned(tag: str | None) -> str | None:
+    """Why a RUNNING run whose opener is `tag` can never be closed by it, or None when it may still be running:
+    only a process of this host is known to be gone (a pod elsewhere, or a run without the tag, is left alone)."""
+    if not tag or tag.count(":") < 2:
+        return None
+    host, pid, start = tag.rsplit(":", 2)
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    now = _start_time(int(pid))
+    if now is None:
+        return f"process {pid} on {host} that opened it is gone"
+    if start not in ("?", "None") and now not in ("?", start):
+        return f"process {pid} on {host} that opened it is gone (the pid now belongs to another process)"
+    return None
+
+
+class MlflowUnreachable(RuntimeError):
+    """The tracking server did not answer (within MLFLOW_HTTP_REQUEST_MAX_RETRIES / _TIMEOUT)."""
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -100,17 +168,69 @@ class MlflowResource(dg.ConfigurableResource):
         self._connect()
         return MlflowClient(tracking_uri=self.tracking_uri)
 
+    def _unreachable_error(self, name: str, why: str) -> MlflowUnreachable:
+        return MlflowUnreachable(
+            f"MLflow tracking server {self.tracking_uri} did not answer during run {name!r} ({why[:300]}); the step "
+            f"stopped. Start the server (on the local stack: bin/stack up) and rerun: the lake keeps the last "
+            f"complete output of this step. Client retries are bounded by MLFLOW_HTTP_REQUEST_MAX_RETRIES and "
+            f"MLFLOW_HTTP_REQUEST_TIMEOUT.")
+
     @contextmanager
     def run(self, name: str, tags: dict[str, str] | None = None):
-        """Start a run in the pipeline's experiment and end it however the block exits."""
-        experiment_id = self._experiment_id()
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags or {})
-        status = "FAILED"
+        """Start a run in the pipeline's experiment and end it however the block exits.
+
+        A tracking server that stops answering fails the step with MlflowUnreachable naming the URI; the run is
+        then left RUNNING on the server (it cannot be told otherwise), and mlflow's active-run stack is cleared
+        either way (end_run pops before it calls the server)."""
+        try:
+            experiment_id = self._experiment_id()
+            self.close_orphans(experiment_id, name)
+            run = mlflow.start_run(experiment_id=experiment_id, run_name=name,
+                                   tags={**(tags or {}), PROCESS_TAG: process_tag()})
+        except mlflow.exceptions.MlflowException as error:
+            if (why := unreachable(error)) is not None:
+                raise self._unreachable_error(name, why) from error
+            raise
         try:
             yield run
-            status = "FINISHED"
-        finally:
-            mlflow.end_run(status=status)
+        except BaseException as error:
+            why = unreachable(error)
+            try:
+                mlflow.end_run(status="FAILED")
+            except mlflow.exceptions.MlflowException as closing:
+                if why is None and unreachable(closing) is None:
+                    raise
+            if why is not None:
+                raise self._unreachable_error(name, why) from error
+            raise
+        try:
+            mlflow.end_run(status="FINISHED")
+        except mlflow.exceptions.MlflowException as error:
+            if (why := unreachable(error)) is not None:
+                raise self._unreachable_error(name, why) from error
+            raise
+
+    def close_orphans(self, experiment_id: str, by: str) -> list[str]:
+        """Mark KILLED the experiment's RUNNING runs whose process died without closing them (a step killed with
+        SIGKILL, a crashed worker), with a tag saying why, and log each; returns their run ids.
+
+        MLflow has no lease on a run: without this, a killed step's run stays RUNNING in the UI forever. Only a
+        run whose opener was a process of this host that no longer exists is touched; runs of live processes
+        (the multiprocess executor's other steps) and of other hosts are left as they are."""
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        closed = []
+        for found in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                        max_results=500):
+            why = orphaned(found.data.tags.get(PROCESS_TAG))
+            if why is None:
+                continue
+            note = f"{why}; marked KILLED when run {by!r} started (process {process_tag()})"
+            client.set_tag(found.info.run_id, ORPHAN_TAG, note)
+            client.set_terminated(found.info.run_id, status="KILLED")
+            dg.get_dagster_logger().warning(
+                f"MLflow run {found.info.run_id} ({found.info.run_name}) was left RUNNING: {note}")
+            closed.append(found.info.run_id)
+        return closed
 
     @contextmanager
     def resume(self, run_id: str):
