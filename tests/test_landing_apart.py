@@ -8,10 +8,12 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import shutil
 import time
 
 import dagster as dg
 import polars as pl
+from dagster import DagsterRun
 from polars.testing import assert_frame_equal
 
 from pipelines.definitions import INGEST_JOB, PRODUCTION_JOB
@@ -133,3 +135,33 @@ def test_retrain_waits_while_training_runs_then_takes_the_newest_version(tmp_pat
         "real_data", metadata={"real_table_version": 2}))
     assert retrain_tick(env, None)[0] == []
     json.dumps(retrain.tags)  # plain tags: the daemon stores them
+
+
+def test_the_run_queue_lets_an_ingest_start_beside_a_training_run(tmp_path):
+    """The repository's dagster.yaml (the embedded default bin/run and bin/ui use), read by Dagster, with the
+    tags the jobs really carry: while a training run is in progress one ingest may start, a second ingest and
+    a second training run wait. The tag part is Dagster's own counter (the queue daemon's); the slot count is
+    max_concurrent_runs, as the daemon takes it."""
+    from dagster._utils.tags import TagConcurrencyLimitsCounter  # the queue daemon's own counter
+
+    from tests.test_landing import ROOT
+
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as inst:
+        queue = inst.get_concurrency_config().run_queue_config
+    (tmp_path / "env").mkdir()
+    env_defs = Env(tmp_path / "env", dg.DagsterInstance.ephemeral()).defs
+    tags = {name: env_defs.resolve_job_def(name).tags for name in (INGEST_JOB, PRODUCTION_JOB, "ouroboros_pipeline")}
+
+    def run(job: str) -> DagsterRun:
+        return DagsterRun(job_name=job, tags=dict(tags[job]))
+
+    in_progress = [run(PRODUCTION_JOB)]
+    counter = TagConcurrencyLimitsCounter(queue.tag_concurrency_limits, in_progress)
+    slots, launched = queue.max_concurrent_runs - len(in_progress), []
+    for item in [run("ouroboros_pipeline"), run(INGEST_JOB), run(INGEST_JOB), run(PRODUCTION_JOB)]:
+        if slots > 0 and not counter.is_blocked(item):
+            counter.update_counters_with_launched_item(item)
+            launched.append(item.job_name)
+            slots -= 1
+    assert launched == [INGEST_JOB]  # the ingest jumps the queued training; one ingest at a time
