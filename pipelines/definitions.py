@@ -14,7 +14,7 @@ from assets.training import build_training_assets
 from ouroboros.chain.bakeoff import check_params
 from ouroboros.config import AUTO, ConfigError, PipelineConfig, load_config
 from ouroboros.generators import GeneratorError, create
-from pipelines.sensors import build_alert_sensor, build_landing_sensor, build_refusal_sensor
+from pipelines.sensors import build_alert_sensor, build_landing_sensor, build_refusal_sensor, build_retrain_sensor
 from pipelines.settings import Settings
 from resources import GreatExpectationsResource, LakeIOManager, LakeResource, MlflowResource
 
@@ -22,9 +22,14 @@ PIPELINE_JOB = "ouroboros_pipeline"
 REPORT_JOB = "collapse_report_job"
 APPROVED_JOB = "train_on_approved_job"
 PRODUCTION_JOB = "production_job"
+INGEST_JOB = "ingest_job"
 STUDY_SCHEDULE = "weekly_pipeline"
-# runs with this tag write the real table; dagster.yaml lets one such run in progress at a time
+# runs with this tag append landed files to the real table (ingest_job); dagster.yaml lets one such run in
+# progress at a time, because the table is append-only and each file's commit must see the one before
 REAL_TABLE_TAG = {"ouroboros/writes_real_table": "true"}
+# runs with this tag train (production_job, ouroboros_pipeline); dagster.yaml lets one in progress at a time.
+# A different tag from the ingest's, so an ingest never queues behind a training run
+TRAINING_TAG = {"ouroboros/trains": "true"}
 
 
 def check_studies(config: PipelineConfig) -> None:
@@ -93,7 +98,7 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
 
     executor = executor_for(settings)
     pipeline_job = dg.define_asset_job(
-        PIPELINE_JOB, selection=dg.AssetSelection.all(), executor_def=executor, tags=REAL_TABLE_TAG,
+        PIPELINE_JOB, selection=dg.AssetSelection.all(), executor_def=executor, tags=TRAINING_TAG,
         description="The full collapse study: real data -> every study's generations, each batch gated -> "
                     "training set -> downstream model -> collapse report.",
     )
@@ -115,12 +120,24 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
     production = config.study(config.training.study)
     chain_keys = [key for k in range(production.generations)
                   for key in (generator_key(production.name, k), batch_key(production.name, k))]
+    # the landing sensor's job: real_ingest alone, a few seconds per file, whatever is training. In-process
+    # (no step processes to start for one light step) except on k8s, where steps need the step pods' volumes
+    ingest_job = dg.define_asset_job(
+        INGEST_JOB, selection=dg.AssetSelection.assets("real_ingest"), tags=REAL_TABLE_TAG,
+        executor_def=executor if settings.executor == "k8s" else dg.in_process_executor,
+        description="Triage one landed file: validate it and append it to the real table as one Delta commit, or "
+                    "quarantine it with a reason file. Started by landing_sensor per file; no training "
+                    "(retrain_on_new_data starts production_job once per new table version).",
+    )
+    # real_ingest stays in production_job: without a landed_file it only makes sure the real table exists, and
+    # with one (a run launched by hand) it ingests that file first, as before ingest_job existed
     production_job = dg.define_asset_job(
-        PRODUCTION_JOB, executor_def=executor, tags=REAL_TABLE_TAG,
+        PRODUCTION_JOB, executor_def=executor, tags=TRAINING_TAG,
         selection=dg.AssetSelection.assets("real_ingest", "real_data", "real_train", "real_holdout", "real_contract",
                                            *chain_keys, approved_key(production.name), "training_set",
                                            "downstream_model", "downstream_champion"),
-        description=f"On newly landed real data: ingest the file (quarantine stops the run), then rebuild every "
+        description=f"On a new real table version (started by retrain_on_new_data): make sure the table exists "
+                    f"(or ingest a landed_file given in run config; quarantine stops the run), then rebuild every "
                     f"generation of the production study {production.name} ({production.generations} in all) on the new "
                     "real table version, each batch gated; only if every blocking check passes, refresh "
                     "training_set and downstream_model (and move the registry aliases), which accept a batch only "
@@ -140,10 +157,11 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
         # each asset links to the file and line that defines it (the UI's "code references")
         assets=dg.with_source_code_references(assets),
         asset_checks=checks,
-        jobs=[pipeline_job, report_job, approved_job, production_job],
+        jobs=[pipeline_job, report_job, approved_job, production_job, ingest_job],
         schedules=[weekly],
-        sensors=[build_landing_sensor(production_job, settings.landing, config.landing.settle_seconds,
+        sensors=[build_landing_sensor(ingest_job, settings.landing, config.landing.settle_seconds,
                                       config.landing.max_attempts),
+                 build_retrain_sensor(production_job, watch=(PIPELINE_JOB,)),
                  build_alert_sensor(settings.alert_webhook or config.landing.alert_webhook),
                  *([build_refusal_sensor(settings.alert_webhook or config.landing.alert_webhook)]
                    if settings.refusal_alerts else [])],

@@ -1,4 +1,5 @@
-"""Sensors: start the production job when a real-data file lands, and record an alert when a run or gate fails."""
+"""Sensors: ingest each landed real-data file (ingest_job), retrain once per new version of the real table
+(production_job), and record an alert when a run fails or the gate refuses a batch."""
 
 from __future__ import annotations
 
@@ -65,13 +66,20 @@ def _last_run(instance: dg.DagsterInstance, run_key: str):
     return runs[0] if runs else None
 
 
+LANDING_TICK_SECONDS = 10  # a file is taken on its second look, so it is triaged within about two ticks
+
+
 def build_landing_sensor(job: dg.JobDefinition, landing: Path, settle_seconds: float = 5.0,
                          max_attempts: int = 3, ingest_op: str = "real_ingest") -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
+    """One run of `job` (ingest_job: real_ingest alone, seconds) per settled landed file. Training is not in
+    that run: retrain_on_new_data starts it once per new table version, so a file never waits behind a
+    training run, and ten files give ten short ingest runs (serialised by their run tag) and one retrain."""
+    @dg.sensor(job=job, minimum_interval_seconds=LANDING_TICK_SECONDS,
+               default_status=dg.DefaultSensorStatus.STOPPED,
                description=f"Starts {job.name} once for each new file in {landing} (CSV, gzip or zstd CSV, parquet; "
                            "any other format is quarantined as unsupported_format; dot files and .part files wait) "
-                           f"(after it has "
-                           f"been unchanged for {settle_seconds:g} s and across two ticks).")
+                           f"after it has been unchanged for {settle_seconds:g} s and across two ticks. "
+                           "Retraining is retrain_on_new_data's, once per new real table version.")
     def landing_sensor(context: dg.SensorEvaluationContext):
         cursor = LandingCursor.parse(context.cursor)
         now_ns = time.time_ns()
@@ -120,6 +128,64 @@ def build_landing_sensor(job: dg.JobDefinition, landing: Path, settle_seconds: f
         return requests
 
     return landing_sensor
+
+
+# --- retraining ---------------------------------------------------------------------------------------------
+
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+TABLE_VERSION_TAG = "ouroboros/real_table_version"
+
+
+def _latest_version(instance: dg.DagsterInstance, key: str) -> int | None:
+    """The `real_table_version` metadata of an asset's latest materialisation (None if never, or unrecorded)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(key))
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get("real_table_version")
+    return None if value is None else int(getattr(value, "value", value))
+
+
+def build_retrain_sensor(job: dg.JobDefinition, watch: tuple[str, ...] = (),
+                         ingest_asset: str = "real_ingest", real_asset: str = "real_data") -> dg.SensorDefinition:
+    """One run of `job` (production_job) per new version of the real table.
+
+    A new version is one that `ingest_asset` last recorded (each accepted file is one Delta commit) and that no
+    `real_asset` materialisation has read yet: training on it has not started. While a run of `job` or of any
+    job in `watch` (the full study) is queued or running, the sensor waits; the next tick after it ends asks
+    for the newest version only, so a burst of files gives one retrain on the last version, not one per file.
+    The run key is the table version: a restarted sensor or a repeated tick never retrains a version twice.
+
+    Why a sensor and not AutomationCondition.eager() on the chain: eager requests a run on every upstream
+    update (each ingest), and a run requested while another is in flight queues behind it rather than being
+    merged with the next update; it has no "skip while training runs, then take only the newest" rule.
+    """
+    watched = (job.name, *watch)
+
+    @dg.sensor(name="retrain_on_new_data", job=job, minimum_interval_seconds=30,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description=f"Starts {job.name} once per new real table version (an accepted landed file), after "
+                           f"any {'/'.join(watched)} run in flight has ended; a burst of files gives one retrain "
+                           "on the newest version. Reacts only to ingests, so it is on by default.")
+    def retrain_on_new_data(context: dg.SensorEvaluationContext):
+        table = _latest_version(context.instance, ingest_asset)
+        if table is None:
+            return dg.SkipReason(f"{ingest_asset} has no recorded real table version yet")
+        trained = _latest_version(context.instance, real_asset)
+        requested = int(context.cursor) if context.cursor else None
+        if trained is not None and trained >= table:
+            return dg.SkipReason(f"real table version {table} is already read by {real_asset}")
+        if requested is not None and requested >= table:
+            return dg.SkipReason(f"a retrain on real table version {table} was already requested")
+        busy = context.instance.get_runs(filters=dg.RunsFilter(job_name=None, statuses=IN_FLIGHT), limit=50)
+        busy = [r for r in busy if r.job_name in watched]
+        if busy:
+            return dg.SkipReason(f"real table version {table} waits: {busy[0].job_name} run {busy[0].run_id} is "
+                                 f"{busy[0].status.value}; the next tick after it ends retrains on the newest version")
+        context.update_cursor(str(table))
+        return dg.RunRequest(run_key=f"real_table_v{table}", tags={TABLE_VERSION_TAG: str(table)})
+
+    return retrain_on_new_data
 
 
 # --- alerts -----------------------------------------------------------------------------------------------------

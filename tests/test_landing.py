@@ -410,13 +410,16 @@ def test_changed_source_is_refused_not_mixed(env: Env):
 def test_definitions_wire_the_landing_workflow(env: Env):
     dg.Definitions.validate_loadable(env.defs)
     sensor = env.defs.resolve_sensor_def("landing_sensor")
-    assert sensor.job_name == PRODUCTION_JOB
+    assert sensor.job_name == "ingest_job"  # triage apart from training (tests/test_landing_apart.py)
+    assert env.defs.resolve_sensor_def("retrain_on_new_data").job_name == PRODUCTION_JOB
     schedule = env.defs.resolve_schedule_def("weekly_pipeline")
     assert schedule.job_name == "ouroboros_pipeline"
     ingest = env.defs.resolve_assets_def("real_ingest")
     assert ingest.op.pool == "real_table"
-    for job in (PRODUCTION_JOB, "ouroboros_pipeline"):
-        assert env.defs.resolve_job_def(job).tags.get("ouroboros/writes_real_table") == "true"
+    assert env.defs.resolve_job_def("ingest_job").tags.get("ouroboros/writes_real_table") == "true"
+    for job in (PRODUCTION_JOB, "ouroboros_pipeline"):  # a training run never holds up an ingest
+        tags = env.defs.resolve_job_def(job).tags
+        assert tags.get("ouroboros/trains") == "true" and "ouroboros/writes_real_table" not in tags
 
 
 def test_alert_tells_a_gate_failure_from_a_quarantine_and_a_crash(instance):
