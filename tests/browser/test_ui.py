@@ -295,6 +295,6 @@ def test_landing_sensor_starts_a_run_for_a_landed_file(page, server, demo):
     shows(page.get_by_text("1 run requested"), timeout=300_000)
     shot(page, "10_landing_sensor_requested_a_run")
     open_(page, server, "/runs")
-    shows(page.get_by_text("production_job", exact=True))
+    shows(page.get_by_text("ingest_job", exact=True))  # triage runs apart from training
     shows(page.get_by_text("landed_file: new_rows.parquet"))  # the run is for that file
     shot(page, "11_landing_run_started")
