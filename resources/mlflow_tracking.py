@@ -66,6 +66,12 @@ def evaluate_downstream(model, holdout: pl.DataFrame, prefix: str, model_uri: st
     if model.task == "classification":  # the model predicts the labels' text: compare text with text
         truth = truth.cast(pl.String) if truth.dtype != pl.Boolean else truth.replace_strict(
             {True: "true", False: "false"}, return_dtype=pl.String)
+    if model.task == "classification" and truth.n_unique() < 2:
+        # MLflow's classifier evaluator needs two labels; a holdout of one class (a rare target on a small table)
+        # has no precision or recall to report. Say so on the run rather than fail the training step.
+        mlflow.set_tag(f"{prefix}skipped", f"real_holdout has {truth.n_unique()} label(s) of {model.target!r}; "
+                                           "MLflow's classifier evaluation needs at least two")
+        return {}
     frame = pd.DataFrame({"target": truth.to_numpy(), "prediction": model.predict(rows)})
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     with warnings.catch_warnings():
