@@ -8,6 +8,7 @@
 """
 
 import json
+from datetime import timedelta
 
 import dagster as dg
 import mlflow
@@ -131,9 +132,13 @@ def build_approved_asset(study: StudyConfig, config: PipelineConfig) -> dg.Asset
     return approved_generator
 
 
-def build_champion_asset() -> dg.AssetsDefinition:
+def build_champion_asset(config: PipelineConfig) -> dg.AssetsDefinition:
+    max_age = config.training.champion_max_age_hours
+    # a model trained once and never again goes stale silently; the UI's freshness status says when it is overdue
+    freshness = None if max_age is None else dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=max_age))
+
     @dg.asset(
-        group_name="training", kinds={"mlflow"}, owners=[OWNER],
+        group_name="training", kinds={"mlflow"}, owners=[OWNER], freshness_policy=freshness,
         description=f"Moves the alias '{CHAMPION_ALIAS}' of {DOWNSTREAM_MODEL_NAME} to the model just trained on "
                     "gate-approved synthetic data.",
     )
@@ -151,4 +156,4 @@ def build_champion_asset() -> dg.AssetsDefinition:
 
 
 def build_registry_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
-    return [*(build_approved_asset(s, config) for s in config.studies), build_champion_asset()]
+    return [*(build_approved_asset(s, config) for s in config.studies), build_champion_asset(config)]

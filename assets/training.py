@@ -25,7 +25,7 @@ from ouroboros.provenance import (
 )
 from ouroboros.schema import infer_schema
 from resources import LakeResource, MlflowResource
-from resources.mlflow_tracking import log_dataset_input
+from resources.mlflow_tracking import evaluate_downstream, log_dataset_input
 
 
 def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
@@ -114,6 +114,9 @@ def build_training_assets(config: PipelineConfig) -> list[dg.AssetsDefinition]:
             # the real-trained baseline is a model too: what TRTR scored can be loaded and compared
             baseline_uri = mlflow_tracking.log_downstream(baseline_model, real_holdout.drop(target).head(5),
                                                           name="real_baseline")
+            # MLflow's own evaluator beside our headline scores: standard metrics and plots of each side
+            evaluate_downstream(synthetic_model, real_holdout, "eval.tstr.", model_uri)
+            evaluate_downstream(baseline_model, real_holdout, "eval.trtr.", baseline_uri)
             url = mlflow_tracking.run_url(run)
         result = {"task": synthetic_model.task, "headline": headline, "tstr": tstr, "trtr": trtr,
                   "training_rows": training_set.height, "synthetic_share": share, "training_origin": parts,

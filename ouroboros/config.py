@@ -235,6 +235,10 @@ class GateConfig(_Strict):
 class TrainingConfig(_Strict):
     study: str | None = Field(None, description="study whose approved batches feed training; default: the first")
     generations: Literal["all", "latest"] = "all"
+    champion_max_age_hours: float | None = Field(
+        192, gt=0, description="freshness policy of downstream_champion: the champion model is overdue (Dagster "
+        "marks it failing freshness) when it was last trained longer ago than this; the default, 8 days, is the "
+        "weekly schedule plus a day. null: no policy")
 
 
 class LandingConfig(_Strict):

@@ -55,6 +55,34 @@ def log_dataset_input(dataset, context: str, tags: dict[str, str], attempts: int
             time.sleep(0.2 * (attempt + 1))
 
 
+def evaluate_downstream(model, holdout: pl.DataFrame, prefix: str, model_uri: str) -> dict[str, float]:
+    """MLflow's default evaluator on `model`'s predictions of the real holdout rows, in the active run: its
+    standard metrics (accuracy, precision, recall, F1 and the confusion counts; or MAE, RMSE, R2) under
+    `prefix`, its confusion-matrix plot as an artifact, all linked to the LoggedModel at `model_uri`. Our own
+    `ouroboros.downstream.score` stays the headline (ROC AUC and log-loss need probabilities, which a static
+    evaluation does not take), so the two sides of TSTR/TRTR are also comparable in MLflow's own terms."""
+    rows = holdout.filter(pl.col(model.target).is_not_null())
+    truth = rows[model.target]
+    if model.task == "classification":  # the model predicts the labels' text: compare text with text
+        truth = truth.cast(pl.String) if truth.dtype != pl.Boolean else truth.replace_strict(
+            {True: "true", False: "false"}, return_dtype=pl.String)
+    if model.task == "classification" and truth.n_unique() < 2:
+        # MLflow's classifier evaluator needs two labels; a holdout of one class (a rare target on a small table)
+        # has no precision or recall to report. Say so on the run rather than fail the training step.
+        mlflow.set_tag(f"{prefix}skipped", f"real_holdout has {truth.n_unique()} label(s) of {model.target!r}; "
+                                           "MLflow's classifier evaluation needs at least two")
+        return {}
+    frame = pd.DataFrame({"target": truth.to_numpy(), "prediction": model.predict(rows)})
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its hint about the guessed model type: the type is given
+        result = mlflow.models.evaluate(
+            data=frame, predictions="prediction", targets="target", model_id=model_id,
+            model_type="classifier" if model.task == "classification" else "regressor",
+            evaluator_config={"log_model_explainability": False, "metric_prefix": prefix})
+    return {k: float(v) for k, v in result.metrics.items()}
+
+
 def unreachable(error: BaseException) -> str | None:
     """Why the tracking server could not be reached, when that is what `error` (or an error it came from) says.
 

@@ -60,6 +60,8 @@ def test_instance_yaml_matches_dagsters_schema(path, tmp_path, monkeypatch):
     assert config["concurrency"]["pools"]["default_limit"] == 1  # the real_table pool stays a one-writer pool
     limits = config["concurrency"]["runs"]["tag_concurrency_limits"]
     assert {"key": "ouroboros/writes_real_table", "limit": 1} in limits
+    assert {"key": "ouroboros/trains", "limit": 1} in limits  # one training run at a time
+    assert config["freshness"]["enabled"] is True  # else the champion's freshness policy is never evaluated
 
 
 def test_a_wrong_instance_setting_is_caught(tmp_path, monkeypatch):

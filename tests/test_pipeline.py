@@ -113,6 +113,14 @@ def test_full_graph_gates_batches(tmp_path, tiny_source):
         assert list(sampled.columns) == real.columns and len(sampled) == 25
         downstream = next(r for r in runs if r.info.run_name == "downstream_model")
         assert 0.0 <= downstream.data.metrics["tstr.accuracy"] <= 1.0 and "trtr.roc_auc" in downstream.data.metrics
+        # MLflow's evaluator scored both sides on the same holdout rows: its accuracy is ours, its plot is logged
+        metrics = downstream.data.metrics
+        assert metrics["eval.tstr.accuracy_score"] == pytest.approx(metrics["tstr.accuracy"], abs=1e-9)
+        assert metrics["eval.trtr.accuracy_score"] == pytest.approx(metrics["trtr.accuracy"], abs=1e-9)
+        holdout = pl.read_parquet(settings.lake / "assets" / "real_holdout.parquet")
+        assert metrics["eval.trtr.example_count"] == holdout.filter(pl.col("outcome").is_not_null()).height
+        artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(downstream.info.run_id)}
+        assert {"eval.tstr.confusion_matrix.png", "eval.trtr.confusion_matrix.png"} <= artifacts
         client = mlflow.MlflowClient()
         # the downstream run names what it learned from and was scored on, and keeps the real-trained baseline
         inputs = {d.dataset.name: d for d in client.get_run(downstream.info.run_id).inputs.dataset_inputs}
@@ -231,3 +239,6 @@ def test_pipeline_runs_on_an_unseen_table_shape(tmp_path):
     if (settings.lake / "assets" / "downstream_model.json").exists():  # not made when the gate refused the batch
         model = json.loads((settings.lake / "assets" / "downstream_model.json").read_text())
         assert model["task"] == "regression" and set(model["tstr"]) == {"rmse", "r2"}
+        # MLflow's regressor evaluation of the same predictions agrees with ours
+        run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(model["mlflow_run_id"])
+        assert run.data.metrics["eval.tstr.r2_score"] == pytest.approx(model["tstr"]["r2"], abs=1e-6)
