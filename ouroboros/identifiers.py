@@ -203,6 +203,7 @@ class WithIdentifiers:
         self.inner = inner
         self.id_columns = tuple(id_columns)
         self.plan: list[RegeneratedColumn] = []
+        self.derived: list = []  # DerivedColumn (ouroboros.generators.derived): computed, not modelled
         self.full_schema: TableSchema | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -213,7 +214,7 @@ class WithIdentifiers:
 
     @property
     def schema(self) -> TableSchema | None:
-        return self.full_schema if self.plan else self.inner.schema
+        return self.full_schema if (self.plan or self.derived) else self.inner.schema
 
     def fit(self, df: pl.DataFrame, callback: Callable | None = None) -> WithIdentifiers:
         from ouroboros.generators.base import GeneratorError
@@ -228,7 +229,13 @@ class WithIdentifiers:
                                  "model. Remove columns from data.id_columns or add value columns")
         self.plan = [plan_column(df[n], roles[n]) for n in regenerated]
         self.full_schema = schema
-        self.inner.fit(df.drop(regenerated), callback)
+        values = df.drop(regenerated)
+        self.derived = []
+        if schema is not None and not (getattr(self.inner, "params", None) or {}).get("dp"):
+            from ouroboros.generators.derived import find_derived
+
+            self.derived = find_derived(values, schema)
+        self.inner.fit(values.drop([d.name for d in self.derived]), callback)
         if getattr(self.inner, "privacy", None) and self.plan:  # dp hook: nothing learnt from real ids or text
             from ouroboros.privacy.identifiers import public_plan, released_schema
 
@@ -237,18 +244,44 @@ class WithIdentifiers:
         return self
 
     def sample(self, n: int, seed: int | None = None, conditions: dict | None = None) -> pl.DataFrame:
-        out = self.inner.sample(n, seed, conditions=conditions)
+        out = self._sample_derived(n, seed, conditions) if self.derived else self.inner.sample(
+            n, seed, conditions=conditions)
         if not self.plan:
-            return out
+            return conform(out, self.full_schema) if self.derived else out
         rng = np.random.default_rng([self.inner.seed if seed is None else seed, 0x1D])
         fresh = {c.name: regenerate(c, n, rng, self.full_schema.column(c.name).polars_dtype) for c in self.plan}
         return conform(out.with_columns(fresh.values()), self.full_schema)
 
+    def _sample_derived(self, n: int, seed: int | None, conditions: dict | None) -> pl.DataFrame:
+        """The inner sample with the derived columns computed; a condition on a derived column by rejection."""
+        from ouroboros.generators.base import GeneratorError, meets
+        from ouroboros.generators.derived import derive
+
+        names = {d.name for d in self.derived}
+        on_derived = {k: v for k, v in (conditions or {}).items() if k in names}
+        inner = {k: v for k, v in (conditions or {}).items() if k not in names} or None
+        if not on_derived:
+            return derive(self.inner.sample(n, seed, conditions=inner), self.derived)
+        base = self.inner.seed if seed is None else seed
+        kept, have, drawn = [], 0, 0
+        for round_ in range(20):
+            rows = derive(self.inner.sample(max(n, 100), base + 7919 * (round_ + 1), conditions=inner), self.derived)
+            drawn += rows.height
+            rows = rows.filter(meets(rows, on_derived))
+            kept.append(rows)
+            have += rows.height
+            if have >= n:
+                return pl.concat(kept).head(n)
+        raise GeneratorError(f"conditions {on_derived} on derived column(s) met by {have} of {drawn} sampled rows; "
+                             f"{n} asked. The column is computed from its parent "
+                             f"({', '.join(f'{d.name} <- {d.parent}' for d in self.derived if d.name in on_derived)}):"
+                             " condition on the parent instead")
+
     def save(self, path: str | Path) -> Path:
         path = self.inner.save(path)
-        if self.plan:
+        if self.plan or self.derived:
             state = {"plan": [asdict(c) for c in self.plan], "schema": self.full_schema.to_dict(),
-                     "id_columns": list(self.id_columns)}
+                     "id_columns": list(self.id_columns), "derived": [asdict(d) for d in self.derived]}
             (Path(path) / IDENTIFIERS_FILE).write_text(json.dumps(state))
         return Path(path)
 
@@ -261,5 +294,9 @@ class WithIdentifiers:
         state = json.loads(file.read_text())
         gen = cls(inner, state["id_columns"])
         gen.plan = [RegeneratedColumn(**c) for c in state["plan"]]
+        if state.get("derived"):
+            from ouroboros.generators.derived import DerivedColumn
+
+            gen.derived = [DerivedColumn(**d) for d in state["derived"]]
         gen.full_schema = TableSchema.from_dict(state["schema"])
         return gen

@@ -92,6 +92,7 @@ class GaussianCopula(Generator):
         with np.errstate(invalid="ignore", divide="ignore"):  # a constant column has zero variance
             corr = np.corrcoef(z, rowvar=False) if z.shape[1] > 1 else np.ones((1, 1))
         corr = np.nan_to_num(np.atleast_2d(corr), nan=0.0)  # a constant column has no correlation
+        corr = _latent(corr, np.array([_hermite(m, zj[~nj]) for m, zj, nj in zip(marginals, scores, nulls)]))
         np.fill_diagonal(corr, 1.0)
         a = self.params["shrinkage"]
         corr = (1 - a) * corr + a * np.eye(len(corr))
@@ -184,6 +185,71 @@ class GaussianCopula(Generator):
     def _restore(self, path: Path) -> None:
         self._corr = np.load(path / "correlation.npy")
         self._marginals = [_Marginal(**m) for m in json.loads((path / "marginals.json").read_text())]
+
+
+TERMS = 30  # Hermite terms of a discrete column's score as a function of its latent normal
+
+
+def _hermite(m: _Marginal, z: np.ndarray) -> np.ndarray:
+    """Coefficients c_n (n = 1..TERMS) of this column's standardised score in normalised Hermite polynomials of
+    its latent normal, the column read as a latent normal cut at its cumulative shares (a 0/1 flag, a coded 0-9
+    share, a category). For two such columns, corr(scores) = sum_n rho^n c_n c'_n, rho the latent correlation
+    (Mehler's formula). A continuous column is its latent: c = (1, 0, ...).
+
+    The score is the level's normal score (numeric ties share a mid-rank score) or a jittered draw inside the
+    level's interval (levels: only E[latent | level] correlates, the jitter is independent, the variance is 1).
+    """
+    c = np.zeros(TERMS)
+    if m.role == "numeric":
+        values, counts = np.unique(z, return_counts=True)
+        if len(counts) > 0.5 * len(z) or len(counts) < 2:
+            c[0] = 1.0  # (nearly) no ties: the score is the latent
+            return c
+        p = counts / counts.sum()
+        sd = float(np.sqrt(np.sum(p * values**2) - np.sum(p * values) ** 2))
+    else:
+        p = np.diff(np.r_[0.0, np.asarray(m.cum)])
+        keep = p > 0
+        if keep.sum() < 2:
+            c[0] = 1.0
+            return c
+        p = p[keep]
+        values, sd = None, 1.0
+    tau = ndtri(np.clip(np.cumsum(p)[:-1], _EPS, 1 - _EPS))
+    phi = np.exp(-0.5 * tau**2) / np.sqrt(2 * np.pi)
+    if values is None:
+        values = (np.r_[0.0, phi] - np.r_[phi, 0.0]) / p  # E[latent | level]
+    h_prev, h = np.zeros_like(tau), np.ones_like(tau)  # h_{n-1}, h_n normalised Hermite at the cuts, n = 0
+    for n in range(1, TERMS + 1):
+        edge = np.r_[0.0, h * phi, 0.0]  # h_{n-1}(tau) phi(tau) at every cut; 0 at -inf and +inf
+        c[n - 1] = float(np.sum(values * (edge[:-1] - edge[1:]))) / np.sqrt(n) / sd
+        h_prev, h = h, (tau * h - np.sqrt(n - 1) * h_prev) / np.sqrt(n)
+    return c
+
+
+def _latent(corr: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """Latent correlations whose discretised scores have the observed correlations `corr` (solved per pair by
+    bisection of Mehler's series; `coef` from `_hermite`), inside (-0.99, 0.99) and made positive semi-definite
+    again (eigenvalues floored) so the copula can sample it.
+
+    Without it a discrete column's associations fade twice: its scores' correlation understates the latent one
+    and sampling cuts the latent again; two flags each set on 5% of rows kept 38% of their Cramér's V.
+    """
+    lo, hi = np.full(corr.shape, -0.99), np.full(corr.shape, 0.99)
+    pairs = np.einsum("in,jn->nij", coef, coef)  # c_n c'_n for every pair
+    powers = np.arange(1, coef.shape[1] + 1)[:, None, None]
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        low = (mid[None] ** powers * pairs).sum(axis=0) < corr
+        lo, hi = np.where(low, mid, lo), np.where(low, hi, mid)
+    out = (lo + hi) / 2
+    np.fill_diagonal(out, 1.0)
+    w, v = np.linalg.eigh((out + out.T) / 2)
+    if w.min() < 1e-6:
+        out = (v * np.clip(w, 1e-6, None)) @ v.T
+        d = np.sqrt(np.diag(out))
+        out = out / np.outer(d, d)
+    return out
 
 
 def _fit_numeric(name: str, values: np.ndarray, observed: np.ndarray, points: int) -> tuple[_Marginal, np.ndarray]:
