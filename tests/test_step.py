@@ -53,8 +53,11 @@ def test_a_holdout_that_refuses_everything_does_not_change_the_choice(split):
 
 def test_repair_tries_the_next_candidate_and_records_every_look(split):
     train, holdout = split
-    # a gate no batch can pass: every attempt is refused on detection, then the loop stops at the cap
-    strict = GateConfig(max_detection_auc=0.5, min_column_shape=0.99, false_refusal_rate=0.2)
+    # a gate no batch can pass (detection at chance, 99% of every column's shape and of the associations kept,
+    # and tests at a 45% false-refusal rate, so a small batch's shortfalls count): every attempt is refused,
+    # then the loop stops at the cap
+    strict = GateConfig(max_detection_auc=0.5, min_column_shape=0.99, min_association_retention=0.99,
+                        false_refusal_rate=0.45)
     r = run_step(train, _study(), strict, 0, real_holdout=holdout, target="outcome")
     assert 2 <= len(r.attempts) <= MAX_ATTEMPTS and r.holdout_looks == len(r.attempts)
     assert r.attempts[0].strategy == "first" and r.attempts[1].strategy == "next candidate"
