@@ -33,6 +33,8 @@ from ouroboros.schema import ColumnKind
 
 _EPS = 1e-6
 _FILL_ROWS = 10_000  # rows the null-score regressions are fitted on
+ATOM_ROWS = 10  # a numeric value repeated on this many rows ...
+ATOM_SHARE = 0.001  # ... and this share of them is a point mass of the marginal
 
 
 @dataclass
@@ -42,6 +44,10 @@ class _Marginal:
     quantiles: list[float] | None = None  # numeric: value at each of `len` evenly spaced probabilities
     levels: list[str | None] | None = None  # levels: in order of their intervals
     cum: list[float] | None = None  # levels: right edge of each interval
+    # numeric: [value, lo, hi] of each point mass, its interval of the empirical CDF. A score drawn inside it
+    # decodes to the value itself: interpolating the quantile table across two neighbouring masses (the levels
+    # 1.0 and 2.0 of a coded float column) would invent values between them that no real row has
+    atoms: list[list[float]] | None = None
 
 
 class GaussianCopula(Generator):
@@ -147,7 +153,10 @@ class GaussianCopula(Generator):
         for j, m in enumerate(self._marginals):
             if m.role == "numeric":
                 probs = np.linspace(0.0, 1.0, len(m.quantiles))
-                decoded[m.column] = np.interp(u[:, j], probs, np.asarray(m.quantiles))
+                x = np.interp(u[:, j], probs, np.asarray(m.quantiles))
+                for value, lo, hi in m.atoms or []:
+                    x[(u[:, j] >= lo) & (u[:, j] <= hi)] = value
+                decoded[m.column] = x
             else:
                 idx = np.searchsorted(np.asarray(m.cum), u[:, j], side="left")
                 idx = np.minimum(idx, len(m.levels) - 1)
@@ -267,7 +276,12 @@ def _fit_numeric(name: str, values: np.ndarray, observed: np.ndarray, points: in
     ranks = np.empty(len(obs))
     ranks[order] = mid_rank
     z[observed] = ndtri(ranks / (len(obs) + 1))
-    return _Marginal(name, "numeric", quantiles=quantiles.tolist()), z
+    # a point mass: a value on at least ATOM_ROWS rows and ATOM_SHARE of them (the zeros of an amount, the
+    # levels of a coded column); its rows' mid-rank scores lie inside its interval, so they decode back to it
+    n = len(obs)
+    heavy = (counts >= ATOM_ROWS) & (counts >= ATOM_SHARE * n)
+    atoms = [[float(sorted_obs[f]), f / n, (f + c) / n] for f, c in zip(first[heavy], counts[heavy])]
+    return _Marginal(name, "numeric", quantiles=quantiles.tolist(), atoms=atoms or None), z
 
 
 def _fit_levels(name: str, role: str, values: np.ndarray, rng: np.random.Generator) -> tuple[_Marginal, np.ndarray]:
