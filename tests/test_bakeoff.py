@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 import ouroboros.collapse  # noqa: F401 - registers the fast "gaussian" family
-from ouroboros.chain.bakeoff import run_bakeoff, validation_split
+from ouroboros.chain.bakeoff import QUALITY_TIE, Candidate, rank, run_bakeoff, validation_split
 from ouroboros.chain.budget import MIN_EPOCHS, MIN_ROWS, estimate, plan_fit
 from ouroboros.config import GateConfig, StudyConfig
 
@@ -35,8 +35,7 @@ def test_bakeoff_ranks_passing_candidates_first(small_demo: pl.DataFrame):
     # a family that cannot model the table (gaussian: numeric columns only) is ranked last, with the reason
     assert b.candidates[-1].family == "gaussian" and b.candidates[-1].refused_by.startswith("fit error")
     assert next(c for c in b.candidates if c.family == "vae").epochs == 5
-    keys = [c.sort_key() for c in b.candidates]
-    assert keys == sorted(keys)
+    assert rank(b.candidates) == b.candidates
     assert b.validation_rows + b.fit_rows == small_demo.height
     for c in b.candidates:
         assert c.passed == (c.refused_by == "")
@@ -45,6 +44,19 @@ def test_bakeoff_ranks_passing_candidates_first(small_demo: pl.DataFrame):
                         params={"vae": {"epochs": 5}})
     assert [(c.family, c.passed, c.quality) for c in again.candidates] == \
         [(c.family, c.passed, c.quality) for c in b.candidates]
+
+
+def test_quality_scores_within_the_tie_let_detection_decide():
+    def cand(family, passed, quality, detection):
+        return Candidate(family, None, 100, 1.0, 1.0, passed, quality, detection, 0.9, 0 if passed else 1,
+                         "" if passed else "x", "")
+
+    a = cand("a", True, 0.990, 0.63)
+    b = cand("b", True, 0.990 - QUALITY_TIE / 2, 0.57)  # as faithful in its marginals, closer in the joint
+    c = cand("c", True, 0.990 - 2 * QUALITY_TIE, 0.50)  # a tier below: its better detection does not lift it
+    d = cand("d", False, 0.999, 0.50)  # refused: after every passing candidate
+    e = cand("e", False, 0.980, 0.52)
+    assert [x.family for x in rank([a, c, d, e, b])] == ["b", "a", "c", "d", "e"]
 
 
 def test_budget_cuts_epochs_first_then_rows():
