@@ -64,6 +64,20 @@ def _inputs(study: StudyConfig, k: int) -> dict[str, dg.AssetIn]:
     return ins
 
 
+def approved_generations(lake: LakeResource, study: StudyConfig) -> list[int]:
+    """The generations of an image study whose batch, as stored now, the gate approved (all IMAGE_CHECKS passed
+    on this version of it): what `bin/run` counts for its exit status."""
+    out = []
+    for k in range(study.generations):
+        df = lake.read_asset_table(batch_key(study.name, k).path)
+        if df is None:
+            continue
+        verdict = lake.read_verdict(key_text(batch_key(study.name, k)), fingerprint(df), required=IMAGE_CHECKS)
+        if not verdict.missing and verdict.passed:
+            out.append(k)
+    return out
+
+
 def build_image_study(config: PipelineConfig, study: StudyConfig) -> tuple[list, list]:
     assets, checks = [], []
     for k in range(study.generations):
@@ -101,7 +115,7 @@ def _generator(study: StudyConfig, k: int) -> dg.AssetsDefinition:
         seed = study.seed * 1000 + k
         gen = create(study.family, seed=seed, **study.params)
         with mlflow_tracking.run(f"{study.name}/gen_{k}", tags={"study": study.name, "family": study.family,
-                                                                "kind": "images", "dagster_run_id": context.run_id}) as run:
+                                                                "kind": "images", "dagster_run_id": context.run.run_id}) as run:
             mlflow.log_params({"family": study.family, "generation": k, "policy": study.policy, "seed": seed,
                                "pool_images": len(pool), **{f"param.{p}": v for p, v in gen.params.items()}})
             started = time.perf_counter()
