@@ -2,26 +2,38 @@
 generators and batches, each batch gated by one multi-asset check with three blocking checks (fidelity,
 privacy, collapse) whose records go to the lake's verdict store, and a report with a grid per generation.
 
-Landing of image files is left out: the real set is read from data.source at each run (docs/images.md).
+Landing: PNGs dropped into `<landing>/<label>/` are judged when real_images materialises
+(ouroboros.images.landing): accepted into the real set (kept in the lake, listed in a ledger) or quarantined
+with a reason file that names the file, as table files are (docs/images.md).
 """
 
 
 import base64
+import io
+import json
+import re
+import shutil
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import mlflow
+import numpy as np
 import polars as pl
 from mlflow.entities import Metric
+from PIL import Image
 
 from assets.checks import gate_result, refusal_line
 from assets.common import OWNER, batch_key, generator_key, key_text
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.images.chain import build_pool, grid_png
-from ouroboros.images.data import from_frame, load_source, to_frame
+from ouroboros.images.data import ImageSet, from_frame, load_source, to_frame
 from ouroboros.images.gate import IMAGE_CHECKS, ImageGate
 from ouroboros.images.generators import create, load
+from ouroboros.images.landing import check_landed_image, landed_files
 from ouroboros.images.split import IMAGE_HASH, split_images
+from ouroboros.landing import summarise
 from ouroboros.verdict import CheckRecord, GateRefusal, fingerprint, require_approved, rule_set_hash
 from resources import LakeResource, MlflowResource
 from resources.lake import atomic_write_bytes, atomic_write_json
@@ -31,15 +43,89 @@ def _grid_md(title: str, png: bytes) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
-def build_real_image_assets(config: PipelineConfig) -> list:
+def _ledger_path(lake: LakeResource) -> Path:
+    return lake.real_dir() / "images_ledger.json"
+
+
+def read_image_ledger(lake: LakeResource) -> list[dict]:
+    """The landed images accepted into the real set, in the order they were accepted."""
+    path = _ledger_path(lake)
+    return json.loads(path.read_text())["images"] if path.exists() else []
+
+
+def landed_images(lake: LakeResource, shape: tuple[int, int]) -> ImageSet:
+    """The accepted landed images, read back from the lake's copies (the ledger's order)."""
+    from PIL import Image
+
+    entries = read_image_ledger(lake)
+    images = [np.asarray(Image.open(e["archive"]), dtype=np.float32) / 255.0 for e in entries]
+    return ImageSet(np.stack(images) if images else np.zeros((0, *shape), np.float32),
+                    np.asarray([e["label"] for e in entries], np.int64))
+
+
+def land_images(log, landing: Path, lake: LakeResource, real: ImageSet) -> list[dict]:
+    """Judge every PNG waiting in `landing`: accepted ones are copied into the lake and listed in the ledger
+    (then leave landing), refused ones move to the quarantine with a reason file. Returns the outcomes."""
+    classes = sorted(int(c) for c in np.unique(real.labels))
+    ledger = read_image_ledger(lake)
+    outcomes = []
+    for path in landed_files(landing):
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        judged = check_landed_image(path, landing, classes, real.shape, {e["sha256"] for e in ledger})
+        base = {"file": judged.name, "sha256": judged.sha256, "label": judged.label, "kind": "image"}
+        if not judged.accepted:
+            target = _unused(lake.quarantine_dir() / f"{stamp}_{_safe(judged.name)}")
+            reason = {**base, "status": "quarantined", "quarantined_file": str(target), "quarantined_at": stamp,
+                      "summary": summarise(list(judged.problems)), "reasons": [p.to_dict() for p in judged.problems]}
+            # the reason goes first: a crash between the two leaves the file in landing, to be judged again
+            atomic_write_json(target.with_name(target.name + ".reason.json"), reason)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), target)  # a link is moved as a link, never followed
+            log.error(f"quarantined {judged.name}: {reason['summary']}")
+            outcomes.append(reason)
+            continue
+        archive = lake.real_dir() / "images_landed" / str(judged.label) / f"{judged.sha256[:16]}.png"
+        buf = io.BytesIO()
+        Image.fromarray(judged.pixels).save(buf, format="PNG")
+        atomic_write_bytes(archive, buf.getvalue())
+        ledger.append({**base, "archive": str(archive), "accepted_at": stamp})
+        atomic_write_json(_ledger_path(lake), {"images": ledger})  # committed: the image is in the real set
+        path.unlink()  # only after the commit: a crash before this line leaves the file (then a duplicate_file)
+        log.info(f"accepted {judged.name}: label {judged.label}, now in the real set")
+        outcomes.append({**base, "status": "accepted", "archive": str(archive)})
+    return outcomes
+
+
+def _safe(name: str) -> str:
+    """A landed name as it may appear in the lake ('3/x y.png' -> '3_x_y.png'); the original is in the reason."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")[:120] or "file"
+
+
+def _unused(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists() or candidate.with_name(candidate.name + ".reason.json").exists():
+        candidate, n = path.with_name(f"{n}_{path.name}"), n + 1
+    return candidate
+
+
+def build_real_image_assets(config: PipelineConfig, landing: Path | None = None) -> list:
+    """`landing`: the folder images land in (Settings.landing); None: the lake's `landing/` (its default)."""
     data = config.data
 
     @dg.asset(group_name="real", kinds={"numpy", "parquet"}, owners=[OWNER],
-              description=f"The real images of {data.source}, one row per image (label, uint8 bytes, shape).")
-    def real_images() -> dg.Output[pl.DataFrame]:
-        df = to_frame(load_source(data.source))
-        return dg.Output(df, metadata={"dagster/row_count": df.height, "fingerprint": fingerprint(df),
-                                       "source": data.source})
+              description=f"The real images of {data.source} and the PNGs accepted from the landing folder "
+                          "(<landing>/<label>/*.png, judged here), one row per image (label, uint8 bytes, shape).")
+    def real_images(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Output[pl.DataFrame]:
+        source = load_source(data.source)
+        outcomes = land_images(context.log, Path(landing) if landing else lake.landing_dir(), lake, source)
+        landed = landed_images(lake, source.shape)
+        df = to_frame(ImageSet.concat([source, landed]) if len(landed) else source)
+        quarantined = [o for o in outcomes if o["status"] == "quarantined"]
+        return dg.Output(df, metadata={
+            "dagster/row_count": df.height, "fingerprint": fingerprint(df), "source": data.source,
+            "landed_images": len(landed), "accepted_now": len(outcomes) - len(quarantined),
+            "quarantined_now": len(quarantined),
+            "quarantined": dg.MetadataValue.json([{k: o[k] for k in ("file", "summary")} for o in quarantined])})
 
     @dg.multi_asset(group_name="real", outs={"real_train": dg.AssetOut(), "real_holdout": dg.AssetOut()},
                     description="The stable split: a BLAKE2b hash of each image's bytes, label and copy number; the "
@@ -62,6 +148,20 @@ def _inputs(study: StudyConfig, k: int) -> dict[str, dg.AssetIn]:
         first = 0 if study.policy == "accumulate" else k - 1
         ins.update({f"batch_g{j}": dg.AssetIn(batch_key(study.name, j)) for j in range(first, k)})
     return ins
+
+
+def approved_generations(lake: LakeResource, study: StudyConfig) -> list[int]:
+    """The generations of an image study whose batch, as stored now, the gate approved (all IMAGE_CHECKS passed
+    on this version of it): what `bin/run` counts for its exit status."""
+    out = []
+    for k in range(study.generations):
+        df = lake.read_asset_table(batch_key(study.name, k).path)
+        if df is None:
+            continue
+        verdict = lake.read_verdict(key_text(batch_key(study.name, k)), fingerprint(df), required=IMAGE_CHECKS)
+        if not verdict.missing and verdict.passed:
+            out.append(k)
+    return out
 
 
 def build_image_study(config: PipelineConfig, study: StudyConfig) -> tuple[list, list]:
@@ -101,7 +201,7 @@ def _generator(study: StudyConfig, k: int) -> dg.AssetsDefinition:
         seed = study.seed * 1000 + k
         gen = create(study.family, seed=seed, **study.params)
         with mlflow_tracking.run(f"{study.name}/gen_{k}", tags={"study": study.name, "family": study.family,
-                                                                "kind": "images", "dagster_run_id": context.run_id}) as run:
+                                                                "kind": "images", "dagster_run_id": context.run.run_id}) as run:
             mlflow.log_params({"family": study.family, "generation": k, "policy": study.policy, "seed": seed,
                                "pool_images": len(pool), **{f"param.{p}": v for p, v in gen.params.items()}})
             started = time.perf_counter()
@@ -229,8 +329,8 @@ def build_image_report(config: PipelineConfig) -> dg.AssetsDefinition:
     return image_report
 
 
-def build_image_assets(config: PipelineConfig) -> tuple[list, list]:
-    assets, checks = build_real_image_assets(config), []
+def build_image_assets(config: PipelineConfig, landing: Path | None = None) -> tuple[list, list]:
+    assets, checks = build_real_image_assets(config, landing), []
     for study in config.studies:
         a, c = build_image_study(config, study)
         assets += a

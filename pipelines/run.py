@@ -266,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     result = execute(PIPELINE_JOB)
     refused = refusals(result)
     if config.data.kind == "images":
-        return _image_summary(defs, execute, result, refused, started)
+        return _image_summary(config, defs, execute, result, refused, started)
     lake = defs.resources["lake"]
     if result.success and "collapse_report" not in materialised(result):
         # a refused batch's descendants were not made, and Dagster skips every asset downstream of one not made
@@ -285,28 +285,31 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_APPROVED if training_approved(config, lake) else EXIT_ALL_REFUSED
 
 
-def _image_summary(defs, execute, result, refused: list[dict], started: float) -> int:
-    """Image studies have no downstream training job: after a refusal the report is rebuilt, then the report's
-    page (verdict per generation, sample grids) is printed."""
-    # the image graph's checks (assets/images.py) still fail their step on a refusal: told apart from a crash
-    # by the step errors until that graph reports refusals as outcomes like the table graph
-    stopped = not result.success and _image_checks_only(result)
-    if (result.success and refused) or stopped:
-        execute(REPORT_JOB)
-    page = defs.resources["lake"].reports_dir() / "images_report.md"
-    state = "stopped by the gate" if stopped else "FAILED" if not result.success else (
-        f"finished; the gate refused {len({r['batch'] for r in refused})} batch(es)" if refused else "finished")
+def _image_summary(config: PipelineConfig, defs, execute, result, refused: list[dict], started: float) -> int:
+    """Image studies have no downstream training job. A refusal is an outcome here too (assets/images.py: a
+    failed check of severity WARN, `verdict: refused`, the next generation not made, so Dagster skips the
+    report): after one the report is rebuilt, then its page (verdict per generation, sample grids) is printed.
+    Exit status as for tables: 0 when the training study has an approved batch, 1 when the gate refused all of
+    it, 3 when a run failed."""
+    from assets.images import approved_generations
+
+    if result.success and refused:
+        follow_up = execute(REPORT_JOB)
+        if not follow_up.success:
+            print(f"\nthe follow-up run {follow_up.run_id} ({REPORT_JOB}) FAILED: see the log above", file=sys.stderr)
+            result = follow_up
+    lake = defs.resources["lake"]
+    page = lake.reports_dir() / "images_report.md"
+    state = "FAILED (see the log above)" if not result.success else (
+        f"succeeded; the gate refused {len({r['batch'] for r in refused})} batch(es), whose descendants were not "
+        "made" if refused else "succeeded")
     print(f"\nDagster run {result.run_id}: {state} in {time.perf_counter() - started:.0f} s")
     if page.exists():
         print(page.read_text())
         print(f"image report  {page}")
-    return EXIT_CRASHED if not (result.success or stopped) else EXIT_APPROVED
-
-
-def _image_checks_only(result) -> bool:
-    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    return bool(failures) and all(
-        e.event_specific_data.error.cls_name == "DagsterAssetCheckFailedError" for e in failures)
+    if not result.success:
+        return EXIT_CRASHED
+    return EXIT_APPROVED if approved_generations(lake, config.study(config.training.study)) else EXIT_ALL_REFUSED
 
 
 if __name__ == "__main__":
