@@ -61,7 +61,7 @@ def build_image_definitions(config: PipelineConfig, settings: Settings) -> dg.De
     """data.kind: images: the image graph (assets/images.py) on the same lake and MLflow store."""
     from assets.images import build_image_assets
 
-    assets, checks = build_image_assets(config)
+    assets, checks = build_image_assets(config, settings.landing)
     lake = str(settings.lake)
     return dg.Definitions(
         assets=assets, asset_checks=checks, executor=executor_for(settings),
