@@ -263,6 +263,11 @@ class LandingConfig(_Strict):
                                                    "file still in landing (an interrupted ingest)")
     alert_webhook: str | None = Field(None, description="optional URL alerts are POSTed to as JSON; "
                                                         "OUROBOROS_ALERT_WEBHOOK overrides it")
+    real_max_age_hours: float | None = Field(
+        192, gt=0, description="freshness policy of real_data (the accepted real table as the pipeline last read "
+        "it): Dagster marks it failing freshness when no run has read the table for longer than this. Every "
+        "ouroboros_pipeline run (the weekly schedule) and every retrain after an accepted file reads it, so the "
+        "default, 8 days, is the weekly schedule plus a day, as for the champion. null: no policy")
 
 
 class PipelineConfig(_Strict):
