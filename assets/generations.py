@@ -180,6 +180,24 @@ def mode_metadata(study: StudyConfig, result: StepResult) -> dict:
     return out
 
 
+def chain_condition(config: PipelineConfig | None, study: StudyConfig) -> dg.AutomationCondition | None:
+    """`automation.chain: eager`: the condition of each generator and batch of the study's chain (None when off).
+
+    eager(): made when a parent is newly updated (not while one is missing or in progress). Under gate_mode block,
+    also all_deps_blocking_checks_passed(): every blocking check of every parent evaluated against its latest
+    materialisation and passed. Dagster reads a check's stored status, which is FAILED for any evaluation with
+    passed=False whatever its severity, so a refusal (severity WARN, `verdict: refused`; assets/checks.py) or a
+    batch re-made and not judged yet never satisfies it, and the refused batch's child is never requested. An
+    observe-mode chain is not stopped by its gate (ouroboros.chain.observe), so it carries eager() alone.
+    """
+    if config is None or config.automation.chain == "off":
+        return None
+    eager = dg.AutomationCondition.eager()
+    if study.gate_mode == "observe":
+        return eager
+    return eager & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
 def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple[str, ...] = (),
                           config: PipelineConfig | None = None) -> dg.AssetsDefinition:
     ins = generator_inputs(study, generation)
@@ -197,6 +215,7 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
         tags={"family": study.family, "policy": study.policy},
         op_tags={"dagster-k8s/config": step_resources(study)},
         output_required=False,  # not made when the gate refused an input batch: Dagster skips what follows
+        automation_condition=chain_condition(config, study),
     )
     def generator(context: dg.AssetExecutionContext, lake: LakeResource, mlflow_tracking: MlflowResource,
                   **inputs: pl.DataFrame):
@@ -308,13 +327,16 @@ def build_generator_asset(study: StudyConfig, generation: int, id_columns: tuple
 
 
 def build_batch_asset(study: StudyConfig, generation: int, default_rows: int | None,
-                      target: str | None = None) -> dg.AssetsDefinition:
-    """`target`: data.target, the class column a study's target_share rebalances."""
+                      target: str | None = None,
+                      automation_condition: dg.AutomationCondition | None = None) -> dg.AssetsDefinition:
+    """`target`: data.target, the class column a study's target_share rebalances; `automation_condition`: the
+    chain's (`chain_condition`), None unless automation.chain is on."""
     @dg.asset(
         key=batch_key(study.name, generation), ins={"generator": dg.AssetIn(generator_key(study.name, generation))},
         group_name=study.name, kinds={"polars", "parquet"}, owners=[OWNER],
         description=f"Synthetic batch of generation {generation} ({study.name}); may feed training only "
                     "after its blocking gate checks pass.",
+        automation_condition=automation_condition,
     )
     def batch(context: dg.AssetExecutionContext, generator: dict, real_train: pl.DataFrame,
               lake: LakeResource) -> dg.Output[pl.DataFrame]:
@@ -349,5 +371,5 @@ def build_study_assets(config: PipelineConfig, study: StudyConfig) -> list[dg.As
     out = []
     for k in range(study.generations):
         out.append(build_generator_asset(study, k, tuple(config.data.id_columns), config))
-        out.append(build_batch_asset(study, k, study.rows, config.data.target))
+        out.append(build_batch_asset(study, k, study.rows, config.data.target, chain_condition(config, study)))
     return out

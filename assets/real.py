@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -64,6 +64,10 @@ class RealDataConfig(dg.Config):
 
 def build_real_assets(pipeline: PipelineConfig) -> list:
     data = pipeline.data
+    max_age = pipeline.landing.real_max_age_hours
+    # a real table nobody reads goes stale silently (the weekly study stopped, retrains never started): the UI's
+    # freshness status says when real_data was last read longer ago than landing.real_max_age_hours
+    real_freshness = None if max_age is None else dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=max_age))
 
     @dg.asset(
         name=INGEST, group_name="real", kinds={"deltalake"}, owners=[OWNER], pool=REAL_TABLE_POOL,
@@ -92,6 +96,7 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
 
     @dg.asset(
         deps=[INGEST], group_name="real", kinds={"deltalake", "polars"}, owners=[OWNER],
+        freshness_policy=real_freshness,
         description="The real table (Delta Lake, append-only) at its latest version: data.source plus every "
                     "accepted landed file. The version read is recorded so every generator can name it.",
     )

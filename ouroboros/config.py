@@ -263,6 +263,27 @@ class LandingConfig(_Strict):
                                                    "file still in landing (an interrupted ingest)")
     alert_webhook: str | None = Field(None, description="optional URL alerts are POSTed to as JSON; "
                                                         "OUROBOROS_ALERT_WEBHOOK overrides it")
+    real_max_age_hours: float | None = Field(
+        192, gt=0, description="freshness policy of real_data (the accepted real table as the pipeline last read "
+        "it): Dagster marks it failing freshness when no run has read the table for longer than this. Every "
+        "ouroboros_pipeline run (the weekly schedule) and every retrain after an accepted file reads it, so the "
+        "default, 8 days, is the weekly schedule plus a day, as for the champion. null: no policy")
+
+
+class AutomationConfig(_Strict):
+    """Dagster declarative automation, opt-in (for a deployment whose daemon runs: bin/ui, the stack, k8s)."""
+
+    chain: Literal["off", "eager"] = Field("off", description="eager: every generator and batch of every chain "
+                                           "carries AutomationCondition.eager() (& all_deps_blocking_checks_passed "
+                                           "under gate_mode: block), and default_automation_condition_sensor (stopped "
+                                           "until turned on) makes the next generation when its parent batch is new "
+                                           "and approved by the gate. off (default): only the jobs, schedule and "
+                                           "sensors run the chain")
+
+    @field_validator("chain", mode="before")
+    @classmethod
+    def _yaml_off(cls, chain: Any) -> Any:
+        return "off" if chain is False else chain  # YAML 1.1 reads a bare `off` as false
 
 
 class PipelineConfig(_Strict):
@@ -272,6 +293,7 @@ class PipelineConfig(_Strict):
     downstream: DownstreamConfig = Field(default_factory=DownstreamConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     landing: LandingConfig = Field(default_factory=LandingConfig)
+    automation: AutomationConfig = Field(default_factory=AutomationConfig)
     images: ImageConfig = Field(default_factory=ImageConfig, description="image studies (data.kind: images)")
 
     @field_validator("studies")

@@ -24,6 +24,8 @@ APPROVED_JOB = "train_on_approved_job"
 PRODUCTION_JOB = "production_job"
 INGEST_JOB = "ingest_job"
 STUDY_SCHEDULE = "weekly_pipeline"
+# Dagster's name for the sensor that evaluates automation conditions (automation.chain: eager defines it here)
+DEFAULT_AUTOMATION_CONDITION_SENSOR = "default_automation_condition_sensor"
 # runs with this tag append landed files to the real table (ingest_job); dagster.yaml lets one such run in
 # progress at a time, because the table is append-only and each file's commit must see the one before
 REAL_TABLE_TAG = {"ouroboros/writes_real_table": "true"}
@@ -150,6 +152,22 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
                     "(Automation -> weekly_pipeline -> toggle).",
     )
     lake = str(settings.lake)
+    automation = []
+    if config.automation.chain != "off":
+        # the chain's generators and batches carry their conditions (assets.generations.chain_condition); this is
+        # the sensor that evaluates them, under Dagster's default name, defined here so that its runs carry the
+        # training tag (one training run at a time, dagster.yaml) as production_job's do. Stopped until turned on.
+        # The jobs stay: bin/run executes ouroboros_pipeline, the weekly schedule runs it, retrain_on_new_data
+        # runs production_job (one retrain per table version, which eager cannot say); this only carries a chain
+        # on, a generation at a time, after a batch its gate approved, e.g. one re-made from the UI
+        chain = [key for s in config.studies for k in range(s.generations)
+                 for key in (generator_key(s.name, k), batch_key(s.name, k))]
+        automation.append(dg.AutomationConditionSensorDefinition(
+            DEFAULT_AUTOMATION_CONDITION_SENSOR, target=dg.AssetSelection.assets(*chain), run_tags=TRAINING_TAG,
+            default_status=dg.DefaultSensorStatus.STOPPED,
+            description="automation.chain: eager: requests a chain's next generator (and its batch) once its parent "
+                        "batch is new and every blocking gate check of it passed; a refused batch's child is never "
+                        "requested. Its runs carry the training tag, so they queue behind a training run."))
     return dg.Definitions(
         # also the executor of runs launched from the UI ("Materialize"): in-process by default (one torch import,
         # no two steps racing on the sqlite MLflow store); the stack's multiprocess executor when configured
@@ -164,7 +182,8 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
                  build_retrain_sensor(production_job, watch=(PIPELINE_JOB,)),
                  build_alert_sensor(settings.alert_webhook or config.landing.alert_webhook),
                  *([build_refusal_sensor(settings.alert_webhook or config.landing.alert_webhook)]
-                   if settings.refusal_alerts else [])],
+                   if settings.refusal_alerts else []),
+                 *automation],
         resources={
             "io_manager": LakeIOManager(root=lake),
             "lake": LakeResource(root=lake),
