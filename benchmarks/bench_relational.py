@@ -1,11 +1,13 @@
 """Issue 20's proof: our DatasetGenerator against SDV's HMA and PAR on two real datasets of linked tables.
 
-The full run (the lead's; hours on 2 cores, see the report of the branch that added it):
+The full run (estimated from the smoke runs at 500 and 2,000 entities: about 45 minutes on 2 unshared cores, 15 of
+them PAR at SDV's default 128 epochs running into the 900 s timeout before its 20-epoch second try; the scale
+part about a minute):
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_relational.py > benchmarks/out/relational/full.md
     PYTHONPATH=. .venv/bin/python benchmarks/bench_relational.py --scale > benchmarks/out/relational/scale.md
 
-A smoke run (both datasets, every model, 500 parents, a few epochs, short timeouts; a few minutes):
+A smoke run (both datasets, every model, 500 parents, a few epochs, short timeouts; under 2 minutes):
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_relational.py --quick
     PYTHONPATH=. .venv/bin/python benchmarks/bench_relational.py --scale --scale-rows 100000
