@@ -68,6 +68,22 @@ def test_a_small_sample_is_not_read_as_a_function():
     assert find_derived(df, infer_schema(df)) == []
 
 
+def test_dates_take_no_part_and_the_generator_saves(tmp_path):
+    # a quarter fixed by a month date: a lookup on a date would be matched by text and saved as JSON, which holds
+    # no date; the pair stays modelled, and the fitted generator saves and loads
+    import datetime as dt
+
+    rng = np.random.default_rng(5)
+    months = [dt.date(2020, m, 1) for m in range(1, 13)]
+    pick = rng.integers(0, 12, 2000)
+    df = pl.DataFrame({"month": [months[i] for i in pick], "quarter": [(months[i].month - 1) // 3 + 1 for i in pick],
+                       "x": rng.normal(size=2000)})
+    assert find_derived(df, infer_schema(df)) == []
+    gen = create("copula", seed=0).fit(df)
+    gen.save(tmp_path / "g")
+    assert load(tmp_path / "g").sample(20, seed=1).schema == df.schema
+
+
 def test_derive_maps_unseen_values_to_the_nearest_point(data):
     train, _ = data
     cols = find_derived(train, infer_schema(train))

@@ -54,7 +54,9 @@ def _key_values(df: pl.DataFrame, parent: str, child: str) -> tuple[list, list]:
 
 def find_derived(df: pl.DataFrame, schema: TableSchema) -> list[DerivedColumn]:
     """Columns of `df` that are an exact function of another (non-derived) column, in column order."""
-    kinds = {c.name: c.kind for c in schema.columns}
+    # dates and times take no part, as parent or child: a lookup matches keys by their text, which for a datetime
+    # is not polars' text, and the saved state is JSON, which holds no date (a date-derived column stays modelled)
+    kinds = {c.name: c.kind for c in schema.columns if c.kind != ColumnKind.DATETIME}
     numeric = {c.name for c in schema.columns if c.is_numeric and c.kind != ColumnKind.DATETIME}
     children = [n for n in df.columns if n in kinds]
     usable = [n for n in children if df[n].null_count() == 0]  # a parent has no nulls; a child may
