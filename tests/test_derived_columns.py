@@ -68,7 +68,7 @@ def test_a_small_sample_is_not_read_as_a_function():
     assert find_derived(df, infer_schema(df)) == []
 
 
-def test_dates_take_no_part_and_the_generator_saves(tmp_path):
+def test_dates_and_decimals_take_no_part_and_the_generator_saves(tmp_path):
     # a quarter fixed by a month date: a lookup on a date would be matched by text and saved as JSON, which holds
     # no date; the pair stays modelled, and the fitted generator saves and loads
     import datetime as dt
@@ -82,6 +82,14 @@ def test_dates_take_no_part_and_the_generator_saves(tmp_path):
     gen = create("copula", seed=0).fit(df)
     gen.save(tmp_path / "g")
     assert load(tmp_path / "g").sample(20, seed=1).schema == df.schema
+    # and a Decimal price fixing a count: JSON holds no Decimal either
+    from decimal import Decimal
+
+    dec = pl.DataFrame({"n": pick, "price": pl.Series([Decimal(int(v)) * Decimal("1.50") for v in pick],
+                                                      dtype=pl.Decimal(10, 2)), "x": df["x"]})
+    assert find_derived(dec, infer_schema(dec)) == []
+    create("copula", seed=0).fit(dec).save(tmp_path / "d")
+    assert load(tmp_path / "d").sample(20, seed=1).schema == dec.schema
 
 
 def test_derive_maps_unseen_values_to_the_nearest_point(data):

@@ -47,6 +47,11 @@ class DerivedColumn:
     continuous: bool = False  # monotone: interpolate (a continuous child) or take the nearest point
 
 
+def _plain(dtype: pl.DataType) -> bool:
+    return dtype.is_integer() or dtype.is_float() or dtype in (pl.Boolean, pl.String, pl.Categorical) or \
+        isinstance(dtype, (pl.Categorical, pl.Enum))
+
+
 def _key_values(df: pl.DataFrame, parent: str, child: str) -> tuple[list, list]:
     pairs = df.select(parent, child).unique().sort(parent)
     return pairs[parent].to_list(), pairs[child].to_list()
@@ -54,9 +59,11 @@ def _key_values(df: pl.DataFrame, parent: str, child: str) -> tuple[list, list]:
 
 def find_derived(df: pl.DataFrame, schema: TableSchema) -> list[DerivedColumn]:
     """Columns of `df` that are an exact function of another (non-derived) column, in column order."""
-    # dates and times take no part, as parent or child: a lookup matches keys by their text, which for a datetime
-    # is not polars' text, and the saved state is JSON, which holds no date (a date-derived column stays modelled)
-    kinds = {c.name: c.kind for c in schema.columns if c.kind != ColumnKind.DATETIME}
+    # only plain values take part, as parent or child: integers, floats, booleans and text. The saved state is JSON,
+    # which holds no date or Decimal, and a lookup matches keys by their text, which for a datetime is not polars'
+    # text (a date- or Decimal-derived column stays modelled)
+    kinds = {c.name: c.kind for c in schema.columns if c.kind != ColumnKind.DATETIME and c.name in df.columns
+             and _plain(df.schema[c.name])}
     numeric = {c.name for c in schema.columns if c.is_numeric and c.kind != ColumnKind.DATETIME}
     children = [n for n in df.columns if n in kinds]
     usable = [n for n in children if df[n].null_count() == 0]  # a parent has no nulls; a child may
