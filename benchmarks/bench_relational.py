@@ -136,7 +136,8 @@ def write(ds: Dataset, folder: Path) -> None:
 
 
 def read(folder: Path, like: Dataset) -> Dataset:
-    """A model's output as a Dataset with real's specs, each column cast to real's type."""
+    """A model's output as a Dataset with real's specs, each column cast to real's type (a float column of an
+    integer one rounded first); a value the cast cannot take becomes null, and is scored as such."""
     tables = {}
     for name in like.order:
         df = pl.read_parquet(folder / f"{name}.parquet")
