@@ -1,5 +1,7 @@
-"""Small helpers the asset modules share: table metadata and asset naming."""
+"""Small helpers the asset modules share: table metadata, asset naming and freshness policies."""
 
+
+from datetime import timedelta
 
 import dagster as dg
 import polars as pl
@@ -36,6 +38,13 @@ def table_metadata(df: pl.DataFrame, schema: TableSchema | None = None) -> dict:
     if schema is not None:
         meta["regenerated_columns"] = dg.MetadataValue.json(schema.identifiers())  # column -> why
     return meta
+
+
+def freshness_policy(max_age_hours: float | None) -> dg.FreshnessPolicy | None:
+    """The policy of an asset that goes stale silently when nothing rebuilds it (the real table, the champion):
+    failing freshness once it was last materialised longer ago than `max_age_hours`; None: no policy."""
+    return None if max_age_hours is None else dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=max_age_hours))
 
 
 def generator_key(study: str, generation: int) -> dg.AssetKey:

@@ -20,13 +20,13 @@ import os
 import re
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from assets.common import OWNER, table_metadata
+from assets.common import OWNER, freshness_policy, table_metadata
 from ouroboros.config import DataConfig, PipelineConfig
 from ouroboros.landing import (
     Problem,
@@ -67,7 +67,7 @@ def build_real_assets(pipeline: PipelineConfig) -> list:
     max_age = pipeline.landing.real_max_age_hours
     # a real table nobody reads goes stale silently (the weekly study stopped, retrains never started): the UI's
     # freshness status says when real_data was last read longer ago than landing.real_max_age_hours
-    real_freshness = None if max_age is None else dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=max_age))
+    real_freshness = freshness_policy(max_age)
 
     @dg.asset(
         name=INGEST, group_name="real", kinds={"deltalake"}, owners=[OWNER], pool=REAL_TABLE_POOL,

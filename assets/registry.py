@@ -8,14 +8,13 @@
 """
 
 import json
-from datetime import timedelta
 
 import dagster as dg
 import mlflow
 import polars as pl
 from mlflow import MlflowClient
 
-from assets.common import OWNER, batch_key, generator_key
+from assets.common import OWNER, batch_key, freshness_policy, generator_key
 from assets.lineage import read_chain
 from ouroboros.config import PipelineConfig, StudyConfig
 from ouroboros.report import GenerationRecord
@@ -135,7 +134,7 @@ def build_approved_asset(study: StudyConfig, config: PipelineConfig) -> dg.Asset
 def build_champion_asset(config: PipelineConfig) -> dg.AssetsDefinition:
     max_age = config.training.champion_max_age_hours
     # a model trained once and never again goes stale silently; the UI's freshness status says when it is overdue
-    freshness = None if max_age is None else dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=max_age))
+    freshness = freshness_policy(max_age)
 
     @dg.asset(
         group_name="training", kinds={"mlflow"}, owners=[OWNER], freshness_policy=freshness,

@@ -13,51 +13,42 @@ from assets.real import build_real_assets
 from assets.registry import build_registry_assets
 from ouroboros.config import PipelineConfig
 
-
-def champion_spec(config: PipelineConfig) -> dg.AssetSpec:
-    champion = next(a for a in build_registry_assets(config) if dg.AssetKey("downstream_champion") in a.keys)
-    return next(iter(champion.specs))
-
-
-def test_the_champion_is_overdue_after_the_configured_age():
-    config = PipelineConfig.model_validate({"data": {"source": "x.parquet", "target": "y"},
-                                            "training": {"champion_max_age_hours": 36}})
-    policy = champion_spec(config).freshness_policy
-    assert policy.fail_window.to_timedelta() == timedelta(hours=36)
+# (asset, the builder of its module's assets, the config section and setting of its maximum age)
+ASSETS = [("downstream_champion", build_registry_assets, "training", "champion_max_age_hours"),
+          ("real_data", build_real_assets, "landing", "real_max_age_hours")]
 
 
-def test_the_default_is_the_weekly_schedule_plus_a_day_and_null_switches_it_off():
-    default = PipelineConfig.model_validate({"data": {"source": "x.parquet", "target": "y"}})
-    assert champion_spec(default).freshness_policy.fail_window.to_timedelta() == timedelta(days=8)
-    off = PipelineConfig.model_validate({"data": {"source": "x.parquet", "target": "y"},
-                                         "training": {"champion_max_age_hours": None}})
-    assert champion_spec(off).freshness_policy is None
+def config_with(section: str | None = None, setting: str | None = None, value=None) -> PipelineConfig:
+    raw = {"data": {"source": "x.parquet", "target": "y"}}
+    if section:
+        raw[section] = {setting: value}
+    return PipelineConfig.model_validate(raw)
 
 
-def real_data_spec(config: PipelineConfig) -> dg.AssetSpec:
-    real = next(a for a in build_real_assets(config) if dg.AssetKey("real_data") in a.keys)
-    return next(iter(real.specs))
+def spec(name: str, build, config: PipelineConfig) -> dg.AssetSpec:
+    asset = next(a for a in build(config) if dg.AssetKey(name) in a.keys)
+    return next(s for s in asset.specs if s.key == dg.AssetKey(name))
 
 
-def test_the_real_table_is_overdue_after_the_configured_age():
-    config = PipelineConfig.model_validate({"data": {"source": "x.parquet", "target": "y"},
-                                            "landing": {"real_max_age_hours": 30}})
-    policy = real_data_spec(config).freshness_policy
+@pytest.mark.parametrize("name,build,section,setting", ASSETS)
+def test_overdue_after_the_configured_age(name, build, section, setting):
+    policy = spec(name, build, config_with(section, setting, 30)).freshness_policy
     assert policy.fail_window.to_timedelta() == timedelta(hours=30)
 
 
-def test_the_real_table_defaults_to_the_weekly_schedule_plus_a_day_and_null_switches_it_off():
-    default = PipelineConfig.model_validate({"data": {"source": "x.parquet", "target": "y"}})
-    assert real_data_spec(default).freshness_policy.fail_window.to_timedelta() == timedelta(days=8)
-    off = PipelineConfig.model_validate({"data": {"source": "x.parquet", "target": "y"},
-                                         "landing": {"real_max_age_hours": None}})
-    assert real_data_spec(off).freshness_policy is None
-    # only real_data: the ingest and the split carry none
-    others = [s for a in build_real_assets(default) for s in a.specs if s.key != dg.AssetKey("real_data")]
-    assert others and all(s.freshness_policy is None for s in others)
+@pytest.mark.parametrize("name,build,section,setting", ASSETS)
+def test_the_default_is_the_weekly_schedule_plus_a_day_and_null_switches_it_off(name, build, section, setting):
+    assert spec(name, build, config_with()).freshness_policy.fail_window.to_timedelta() == timedelta(days=8)
+    assert spec(name, build, config_with(section, setting, None)).freshness_policy is None
 
 
-def test_a_real_max_age_must_be_positive():
+@pytest.mark.parametrize("name,build,section,setting", ASSETS)
+def test_a_max_age_must_be_positive(name, build, section, setting):
     with pytest.raises(ValidationError):
-        PipelineConfig.model_validate({"data": {"source": "x.parquet", "target": "y"},
-                                       "landing": {"real_max_age_hours": 0}})
+        config_with(section, setting, 0)
+
+
+def test_only_real_data_carries_one_in_the_real_group():
+    # the ingest and the split carry none
+    others = [s for a in build_real_assets(config_with()) for s in a.specs if s.key != dg.AssetKey("real_data")]
+    assert others and all(s.freshness_policy is None for s in others)
