@@ -48,7 +48,7 @@ class DerivedColumn:
 
 
 def _plain(dtype: pl.DataType) -> bool:
-    return dtype.is_integer() or dtype.is_float() or dtype in (pl.Boolean, pl.String, pl.Categorical) or \
+    return dtype.is_integer() or dtype.is_float() or dtype in (pl.Boolean, pl.String) or \
         isinstance(dtype, (pl.Categorical, pl.Enum))
 
 
