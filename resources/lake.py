@@ -235,11 +235,13 @@ class LakeResource(dg.ConfigurableResource):
     # The real table: Delta Lake, append-only, one commit per accepted file. Every location of the landing
     # workflow is derived below; a `deltalake` URI (s3://, gs://, abfss://) works for the table itself.
 
-    def real_dir(self) -> Path:
-        return self.path / "real"
+    def real_dir(self, table: str | None = None) -> Path:
+        """The real table's folder; `table`: one table of a dataset of several (`data.tables`), in its own folder
+        under `real/tables/` (so a table named `table` cannot meet the flat table's Delta folder)."""
+        return self.path / "real" if table is None else self.path / "real" / "tables" / table
 
-    def real_table_uri(self) -> str:
-        return str(self.real_dir() / "table")
+    def real_table_uri(self, table: str | None = None) -> str:
+        return str(self.real_dir(table) / "table")
 
     def archive_dir(self) -> Path:
         """Accepted landed files, kept as they arrived."""
@@ -248,43 +250,43 @@ class LakeResource(dg.ConfigurableResource):
     def alerts_file(self) -> Path:
         return self.path / "alerts" / "alerts.jsonl"
 
-    def real_table_head(self) -> int | None:
+    def real_table_head(self, table: str | None = None) -> int | None:
         """Latest committed version of the real table, or None before its first commit."""
         try:
-            return deltalake.DeltaTable(self.real_table_uri()).version()
+            return deltalake.DeltaTable(self.real_table_uri(table)).version()
         except TableNotFoundError:
             return None
 
-    def append_real(self, df: pl.DataFrame, metadata: dict[str, str]) -> int:
+    def append_real(self, df: pl.DataFrame, metadata: dict[str, str], table: str | None = None) -> int:
         """Append `df` as one atomic Delta commit carrying `metadata`; returns the new version."""
         faultpoints.hit("real_table.append")
-        deltalake.write_deltalake(self.real_table_uri(), df.to_arrow(), mode="append",
+        deltalake.write_deltalake(self.real_table_uri(table), df.to_arrow(), mode="append",
                                   commit_properties=deltalake.CommitProperties(custom_metadata=metadata))
         faultpoints.hit("real_table.committed")
-        return deltalake.DeltaTable(self.real_table_uri()).version()
+        return deltalake.DeltaTable(self.real_table_uri(table)).version()
 
-    def read_real(self, version: int | None = None) -> pl.DataFrame:
-        return pl.read_delta(self.real_table_uri(), version=version)
+    def read_real(self, version: int | None = None, table: str | None = None) -> pl.DataFrame:
+        return pl.read_delta(self.real_table_uri(table), version=version)
 
-    def real_ledger(self) -> dict[str, dict]:
+    def real_ledger(self, table: str | None = None) -> dict[str, dict]:
         """Every file committed to the real table, by content hash: {sha256: {version, file, archive, rows}}."""
-        if self.real_table_head() is None:
+        if self.real_table_head(table) is None:
             return {}
         ledger = {}
-        for commit in deltalake.DeltaTable(self.real_table_uri()).history():
+        for commit in deltalake.DeltaTable(self.real_table_uri(table)).history():
             sha = commit.get(f"{LEDGER_PREFIX}sha256")
             if sha and sha not in ledger:
                 ledger[sha] = {"version": commit["version"], "timestamp": commit.get("timestamp"),
                                **{k[len(LEDGER_PREFIX):]: v for k, v in commit.items() if k.startswith(LEDGER_PREFIX)}}
         return ledger
 
-    def record_real_version(self, info: dict) -> None:
+    def record_real_version(self, info: dict, table: str | None = None) -> None:
         """Note which table version `real_data` (and so real_train/real_holdout) was last built from."""
-        atomic_write_json(self.real_dir() / "version.json", info)
+        atomic_write_json(self.real_dir(table) / "version.json", info)
 
-    def real_table_version(self) -> int | None:
+    def real_table_version(self, table: str | None = None) -> int | None:
         """The real-table version the current real_data/real_train were built from: what a generator trains on."""
-        path = self.real_dir() / "version.json"
+        path = self.real_dir(table) / "version.json"
         return json.loads(path.read_text())["version"] if path.exists() else None
 
     def append_alert(self, record: dict) -> Path:
