@@ -94,7 +94,7 @@ def logged_model_id(generator: dict) -> str | None:
     return tail if uri.startswith("models:/") and tail.startswith("m-") else None
 
 
-def _log_to_generation_run(mlflow_tracking: MlflowResource, generator: dict, check: str, passed: bool,
+def log_check_scores(mlflow_tracking: MlflowResource, generator: dict, check: str, passed: bool,
                            scores: dict[str, float], warned: bool = False) -> None:
     """The check's scores on the generation's run, each linked to the generator's LoggedModel (so the model's page
     lists them). Through the client: the finished run is written to, not re-opened as the active run."""
@@ -161,7 +161,7 @@ def contract_result(context, key: dg.AssetKey, study: StudyConfig, config: Pipel
     lake.write_check_record(name, CheckRecord("contract", fp, result.success, failures, scores,
                                               generator["mlflow_run_id"], rules_key=rules,
                                               rule_set=rule_set_hash(config.gate.model_dump())))
-    _log_to_generation_run(mlflow_tracking, generator, "contract", result.success, scores)
+    log_check_scores(mlflow_tracking, generator, "contract", result.success, scores)
     if result.page is not None:
         # only this batch's validation page: uploading the whole site made the store grow with batches squared
         mlflow_tracking.client().log_artifact(generator["mlflow_run_id"], str(result.page),
@@ -195,7 +195,7 @@ def scorecard_result(context, key: dg.AssetKey, check: str, config: PipelineConf
                                               generator["mlflow_run_id"],
                                               warnings=[w.__dict__ for w in warnings], rules_key=rules,
                                               rule_set=rule_set_hash(config.gate.model_dump())))
-    _log_to_generation_run(mlflow_tracking, generator, check, passed, scores, bool(warnings))
+    log_check_scores(mlflow_tracking, generator, check, passed, scores, bool(warnings))
     if computed:  # the card's rule set and page: the caller passes it for one check of a newly computed card
         client, run_id = mlflow_tracking.client(), generator["mlflow_run_id"]
         client.log_dict(run_id, {"rule_set": rule_set_hash(config.gate.model_dump()), "rules_key": rules,

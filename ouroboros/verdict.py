@@ -26,6 +26,14 @@ def fingerprint(df: pl.DataFrame) -> str:
     return FINGERPRINT_PREFIX + table_digest(df)
 
 
+def dataset_fingerprint(tables) -> str:
+    """Content hash of a dataset of several tables (a mapping name -> frame): each table's fingerprint under its
+    name, hashed together, so a change to any table, or a table renamed, gives a new one."""
+    parts = {name: fingerprint(df) for name, df in tables.items()}
+    return FINGERPRINT_PREFIX + "ds-" + hashlib.blake2b(json.dumps(parts, sort_keys=True).encode(),
+                                                        digest_size=32).hexdigest()
+
+
 def is_legacy_fingerprint(fp: str | None) -> bool:
     """A fingerprint made under rule fp/v1 (by an earlier version of the project)."""
     return isinstance(fp, str) and not fp.startswith(FINGERPRINT_PREFIX)

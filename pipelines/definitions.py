@@ -79,13 +79,51 @@ def build_image_definitions(config: PipelineConfig, settings: Settings) -> dg.De
     )
 
 
+def build_dataset_definitions(config: PipelineConfig, settings: Settings) -> dg.Definitions:
+    """data.tables: the dataset graph (assets/datasets.py) on the same lake, MLflow store and GX context: per-table
+    real, split and contract assets, each study's generators and dataset batches with checks per table and links,
+    the dataset report; the landing sensor watches landing/<table>/."""
+    from assets.datasets import REPORT, build_dataset_assets
+
+    try:
+        assets, checks = build_dataset_assets(config)
+    except GeneratorError as exc:
+        raise ConfigError(f"{settings.config_path}: {exc}") from exc
+    executor = executor_for(settings)
+    lake = str(settings.lake)
+    pipeline_job = dg.define_asset_job(
+        PIPELINE_JOB, selection=dg.AssetSelection.all(), executor_def=executor, tags=TRAINING_TAG,
+        description="The dataset study: real tables -> entity split -> every study's generations, each dataset batch "
+                    "gated per table and on its links -> dataset report.")
+    report_job = dg.define_asset_job(REPORT_JOB, selection=dg.AssetSelection.assets(REPORT), executor_def=executor,
+                                     description="Rebuild the dataset report from the stored verdicts.")
+    ingest_job = dg.define_asset_job(
+        INGEST_JOB, selection=dg.AssetSelection.assets("real_ingest"), tags=REAL_TABLE_TAG,
+        executor_def=executor if settings.executor == "k8s" else dg.in_process_executor,
+        description="Triage one landed file of one table (landing/<table>/): append it to that table, let a child "
+                    "file wait for its parents, or quarantine it with a reason file.")
+    weekly = dg.ScheduleDefinition(name=STUDY_SCHEDULE, job=pipeline_job, cron_schedule="0 3 * * 1",
+                                   default_status=dg.DefaultScheduleStatus.STOPPED,
+                                   description="The dataset study every Monday at 03:00 (turn it on in the UI).")
+    return dg.Definitions(
+        executor=executor, assets=dg.with_source_code_references(assets), asset_checks=checks,
+        jobs=[pipeline_job, report_job, ingest_job], schedules=[weekly],
+        sensors=[build_landing_sensor(ingest_job, settings.landing, config.landing.settle_seconds,
+                                      config.landing.max_attempts, tables=list(config.data.tables)),
+                 build_alert_sensor(settings.alert_webhook or config.landing.alert_webhook)],
+        resources={
+            "io_manager": LakeIOManager(root=lake),
+            "lake": LakeResource(root=lake),
+            "mlflow_tracking": MlflowResource(tracking_uri=settings.mlflow_tracking_uri,
+                                              artifact_root=settings.mlflow_artifact_uri, ui_url=settings.mlflow_ui),
+            "gx_context": GreatExpectationsResource(project_root=str(settings.gx_root)),
+        },
+    )
+
+
 def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definitions:
     if config.data.tables is not None:
-        # the core models, splits and gates datasets of several tables; the asset graph does not run them yet
-        raise ConfigError(f"{settings.config_path}: data.tables ({', '.join(config.data.tables)}): datasets of "
-                          "several tables are supported by the core (ouroboros.dataset, docs/relational.md) but "
-                          "the pipeline does not run them yet; run one table with data.source, or use the core "
-                          "from Python")
+        return build_dataset_definitions(config, settings)
     if config.data.kind == "images":
         return build_image_definitions(config, settings)
     check_studies(config)

@@ -26,16 +26,21 @@ used; `gaussian`, numeric-only, refuses the parent's string columns). Deeper tre
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 from sklearn.neighbors import NearestNeighbors
 
-from ouroboros.dataset import Dataset
+from ouroboros.dataset import Dataset, TableSpec
 from ouroboros.errors import GeneratorError
-from ouroboros.generators import create
+from ouroboros.generators import create, load
+
+STATE_FILE = "dataset_generator.json"
+DTYPES_FILE = "dtypes.parquet"  # an empty frame whose columns carry the key and order dtypes (exact, no parsing)
 
 FIRST = "__first"
 GAP = "__gap"
@@ -135,6 +140,34 @@ class DatasetGenerator:
                            later_model, first_generator=first_model, first_context=parent_context,
                            order_dtype=kids.schema[spec.order_by])
 
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted dataset generator into folder `path`: each table's family model in its own folder
+        (saved by the family itself, so no pickles), and the links as JSON; `load_dataset_generator` reads it."""
+        if not hasattr(self, "parent_gen"):
+            raise GeneratorError("DatasetGenerator: nothing to save, it is not fitted")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.parent_gen.save(path / "parent")
+        children, dtypes = [], {"pk": pl.Series([], dtype=self.pk_dtype)}
+        for i, cm in enumerate(self.children):
+            if cm.generator is not None:
+                cm.generator.save(path / f"child{i}")
+            if cm.first_generator is not None:
+                cm.first_generator.save(path / f"child{i}_first")
+            if cm.order_dtype is not None:
+                dtypes[f"order{i}"] = pl.Series([], dtype=cm.order_dtype)
+            children.append({k: v for k, v in asdict(cm).items()
+                             if k not in ("generator", "first_generator", "order_dtype")}
+                            | {"has_generator": cm.generator is not None})
+        pl.DataFrame(dtypes).write_parquet(path / DTYPES_FILE)
+        state = {"family": self.family, "params": self.params, "seed": self.seed, "k": self.k,
+                 "pool_factor": self.pool_factor, "lag_weight": self.lag_weight, "root": self.root,
+                 "target": list(self.target) if self.target else None,
+                 "specs": {n: asdict(s) for n, s in self.ds_specs.items()}, "order": list(self.ds_specs),
+                 "parent_cols": self.parent_cols, "parent_num": self.parent_num, "children": children}
+        (path / STATE_FILE).write_text(json.dumps(state, indent=2, default=str))
+        return path
+
     def sample(self, n: int, seed: int = 0) -> Dataset:
         rng = np.random.default_rng(seed)
         parents = self.parent_gen.sample(n, seed=seed)
@@ -216,3 +249,27 @@ class DatasetGenerator:
         if dtype.is_temporal() or dtype.is_integer():  # back to the real column's type (dates as their days)
             order = order.round().cast(pl.Int64).cast(dtype)
         return out.select(cm.fk, order, *cm.columns)
+
+
+def load_dataset_generator(path: str | Path) -> DatasetGenerator:
+    """A DatasetGenerator saved with `DatasetGenerator.save(path)`."""
+    path = Path(path)
+    if not (path / STATE_FILE).exists():
+        raise GeneratorError(f"{path}: not a saved dataset generator (no {STATE_FILE}); pass the folder given to save()")
+    state = json.loads((path / STATE_FILE).read_text())
+    gen = DatasetGenerator(state["family"], state["params"], state["seed"], state["k"], state["pool_factor"],
+                           state["lag_weight"])
+    gen.root, gen.parent_cols, gen.parent_num = state["root"], state["parent_cols"], state["parent_num"]
+    gen.target = tuple(state["target"]) if state["target"] else None
+    gen.ds_specs = {n: TableSpec(**state["specs"][n]) for n in state["order"]}
+    dtypes = pl.read_parquet(path / DTYPES_FILE).schema
+    gen.pk_dtype = dtypes["pk"]
+    gen.parent_gen = load(path / "parent")
+    gen.children = []
+    for i, c in enumerate(state["children"]):
+        has = c.pop("has_generator")
+        cm = _ChildModel(**c, generator=load(path / f"child{i}") if has else None,
+                         first_generator=load(path / f"child{i}_first") if (path / f"child{i}_first").exists() else None,
+                         order_dtype=dtypes.get(f"order{i}"))
+        gen.children.append(cm)
+    return gen
