@@ -138,7 +138,7 @@ def build_dataset_real_assets(config: PipelineConfig) -> list:
             raise dg.Failure(f"real_data ({lake.real_dir() / 'tables'}): {exc}") from exc
         for t in tables:
             lake.record_real_version({"version": versions[t], "table": lake.real_table_uri(t),
-                                      "rows": frames[t].height, "run_id": context.run_id}, t)
+                                      "rows": frames[t].height, "run_id": context.run.run_id}, t)
             yield dg.Output(ds.tables[t], output_name=t, metadata={
                 **table_metadata(ds.tables[t]), "real_table_version": versions[t],
                 "real_table": dg.MetadataValue.path(lake.real_table_uri(t)), **_link_metadata(ds, t)})
@@ -285,6 +285,24 @@ def _stored_real_fp(lake: LakeResource, tables: list[str]) -> str | None:
     return None if any(f is None for f in frames.values()) else dataset_fingerprint(frames)
 
 
+def stored_real(lake: LakeResource, config: PipelineConfig, kind: str) -> Dataset | None:
+    """The stored real_train or real_holdout dataset (None before the split was materialised)."""
+    specs, target = dataset_specs(config)
+    frames = {t: lake.read_asset_table(table_key(kind, t).path) for t in specs}
+    return None if any(f is None for f in frames.values()) else validate_dataset(frames, specs, target)
+
+
+def approved_dataset_generations(lake: LakeResource, config: PipelineConfig, study: StudyConfig) -> list[int]:
+    """Generations of `study` whose stored dataset batch the gate approved under today's rules and real data, each
+    descending from today's real_train (the flat lineage walk)."""
+    train, holdout = stored_real(lake, config, "real_train"), stored_real(lake, config, "real_holdout")
+    if train is None or holdout is None:
+        return []
+    rules = dataset_rules(config, train, holdout, batch_entities(study, train.tables[train.roots()[0]].height))
+    chain, _ = read_dataset_chain(lake, study.name, study.generations, list(train.order), train, rules)
+    return chain.accepted
+
+
 def build_dataset_generator(config: PipelineConfig, study: StudyConfig, generation: int) -> dg.AssetsDefinition:
     specs, target = dataset_specs(config)
     tables = list(specs)
@@ -332,7 +350,7 @@ def build_dataset_generator(config: PipelineConfig, study: StudyConfig, generati
             parents[REAL_TRAIN] = dataset_fingerprint(real.tables)
         run_name = f"{study.name}/gen_{generation}"
         with mlflow_tracking.run(run_name, tags={"study": study.name, "family": study.family, "dataset": "true",
-                                                  "dagster_run_id": context.run_id}) as run:
+                                                  "dagster_run_id": context.run.run_id}) as run:
             try:
                 step = fit_dataset_generation(study, generation, real if uses_real else None, batches)
             except (GeneratorError, DatasetError) as exc:
@@ -562,7 +580,7 @@ def build_dataset_report(config: PipelineConfig) -> dg.AssetsDefinition:
         for s in config.studies:
             rules = dataset_rules(config, train, holdout, batch_entities(s, train.tables[train.roots()[0]].height))
             chain, verdicts = read_dataset_chain(lake, s.name, s.generations, tables, train, rules)
-            stops[s.name] = chain.refusal.reason if chain.refusal else None
+            stops[s.name] = _short(chain.refusal.reason) if chain.refusal else None
             for k, v in verdicts.items():
                 row = {"study": s.name, "generation": k, "approved": v.passed and not v.missing}
                 row.update({c: v.checks.get(c) for c in required_checks(tables)})
@@ -576,6 +594,11 @@ def build_dataset_report(config: PipelineConfig) -> dg.AssetsDefinition:
                                               "report_path": dg.MetadataValue.path(str(out / "dataset_report.md"))})
 
     return dataset_report
+
+
+def _short(reason: str, limit: int = 400) -> str:
+    """A refusal's reason for the report's one line (the full text is in the check records and the gate page)."""
+    return reason if len(reason) <= limit else reason[:limit].rsplit(";", 1)[0] + "; ... (the gate page has all)"
 
 
 HEADLINE_LINKS = ("links.children_per_parent", "links.entity_copy", "links.gap", "links.sibling")

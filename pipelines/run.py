@@ -267,6 +267,8 @@ def run(args: argparse.Namespace) -> int:
     refused = refusals(result)
     if config.data.kind == "images":
         return _image_summary(config, defs, execute, result, refused, started)
+    if config.data.tables is not None:
+        return _dataset_summary(config, defs, execute, result, refused, started)
     lake = defs.resources["lake"]
     if result.success and "collapse_report" not in materialised(result):
         # a refused batch's descendants were not made, and Dagster skips every asset downstream of one not made
@@ -310,6 +312,35 @@ def _image_summary(config: PipelineConfig, defs, execute, result, refused: list[
     if not result.success:
         return EXIT_CRASHED
     return EXIT_APPROVED if approved_generations(lake, config.study(config.training.study)) else EXIT_ALL_REFUSED
+
+
+def _dataset_summary(config: PipelineConfig, defs, execute, result, refused: list[dict], started: float) -> int:
+    """A dataset of several tables (assets/datasets.py) has no downstream training job yet: after a refusal the
+    dataset report is rebuilt from the stored verdicts, then printed (each generation's checks per table and on
+    the links, the link statistics). Exit status as for tables: 0 when a study has an approved batch, 1 when the
+    gate refused every study's first batch, 3 when a run failed."""
+    from assets.datasets import approved_dataset_generations
+
+    if result.success and refused:
+        follow_up = execute(REPORT_JOB)
+        if not follow_up.success:
+            print(f"\nthe follow-up run {follow_up.run_id} ({REPORT_JOB}) FAILED: see the log above", file=sys.stderr)
+            result = follow_up
+    lake = defs.resources["lake"]
+    page = lake.reports_dir() / "dataset_report.md"
+    state = "FAILED (see the log above)" if not result.success else (
+        f"succeeded; the gate refused {len({r['batch'] for r in refused})} table batch(es), whose generations' "
+        "descendants were not made" if refused else "succeeded")
+    print(f"\nDagster run {result.run_id}: {state} in {time.perf_counter() - started:.0f} s")
+    for r in refused:
+        print(f"  REFUSED {r['batch']} by {r['check']}: {r['description'][:160]}")
+    if page.exists():
+        print(page.read_text())
+        print(f"dataset report  {page}")
+    if not result.success:
+        return EXIT_CRASHED
+    approved = {s.name: approved_dataset_generations(lake, config, s) for s in config.studies}
+    return EXIT_APPROVED if any(approved.values()) else EXIT_ALL_REFUSED
 
 
 if __name__ == "__main__":

@@ -98,9 +98,9 @@ def test_entity_split_keeps_entities_whole_and_stable_as_tables_grow():
     assert np.any(new_p["patients"]) and not np.all(new_p["patients"])
 
 
-def test_the_pipeline_refuses_a_dataset_of_several_tables_with_a_clear_error(tmp_path):
-    """Until the asset graph runs datasets, a data.tables config stops at load with an error saying so, not
-    somewhere inside an asset."""
+def test_a_dataset_study_with_family_auto_stops_at_load_saying_what_to_write(tmp_path):
+    """The auto bake-off is flat: a data.tables config whose study asks for it stops at load with an error naming
+    the study and the families to choose from, not somewhere inside an asset."""
     from ouroboros.config import ConfigError, PipelineConfig
     from pipelines.definitions import build_definitions
     from pipelines.settings import Settings
@@ -109,9 +109,10 @@ def test_the_pipeline_refuses_a_dataset_of_several_tables_with_a_clear_error(tmp
         "tables": {"patients": {"source": "p.parquet", "key": "patient_id"},
                    "visits": {"source": "v.parquet", "key": "visit_id", "parent": "patients",
                               "foreign_key": "patient_id"}},
-        "target": {"table": "patients", "column": "outcome"}}})
+        "target": {"table": "patients", "column": "outcome"}},
+        "studies": [{"name": "chosen", "family": "auto"}]})
     lake = tmp_path / "lake"
     settings = Settings(config_path=tmp_path / "ouroboros.yaml", lake=lake, mlflow_tracking_uri="sqlite:///x.db",
                         mlflow_artifacts=lake / "a", gx_root=lake / "gx", landing=lake / "landing")
-    with pytest.raises(ConfigError, match="data.tables .*not run them yet"):
+    with pytest.raises(ConfigError, match="study 'chosen': family auto .*name the family"):
         build_definitions(config, settings)
