@@ -474,7 +474,9 @@ def build_dataset_gate(config: PipelineConfig, study: StudyConfig, generation: i
                 failures = card.failures_for(check) + (card.failures_for("contract") if check == "fidelity" else [])
                 warnings, scores = card.warnings_for(check), card.scores_for(check)
                 passed = not failures
-                record = CheckRecord(f"{t}.{check}", fp, passed, [f.__dict__ for f in failures], scores,
+                # scores under the table's name: the dataset verdict merges every record's scores
+                record = CheckRecord(f"{t}.{check}", fp, passed, [f.__dict__ for f in failures],
+                                     {f"{t}.{k}": v for k, v in scores.items()},
                                      generator["mlflow_run_id"], warnings=[w.__dict__ for w in warnings],
                                      rules_key=rules, rule_set=rule_set)
                 lake.write_check_record(name, record)
@@ -529,11 +531,11 @@ def _contract_check(context, key, table, name, fp, rules, rule_set, frame, contr
     result = gx_context.validate(frame, suite, f"{name}/{table}".replace("/", "."), run_id=context.run.run_id)
     failures = [{"check": "contract", "indicator": f"{r['expectation']}:{r['column']}", "value": r["observed"],
                  "threshold": None, "reason": r["why"]} for r in result.failures]
-    scores = {"contract.rules": float(len(result.results)), "contract.failed_rules": float(len(failures))}
+    scores = {f"{table}.contract.rules": float(len(result.results)),
+              f"{table}.contract.failed_rules": float(len(failures))}
     lake.write_check_record(name, CheckRecord(f"{table}.contract", fp, result.success, failures, scores,
                                               generator["mlflow_run_id"], rules_key=rules, rule_set=rule_set))
-    log_check_scores(mlflow_tracking, generator, f"{table}.contract", result.success,
-                     {f"{table}.{k}": v for k, v in scores.items()})
+    log_check_scores(mlflow_tracking, generator, f"{table}.contract", result.success, scores)
     summary[f"{table}.contract"] = {"passed": result.success, "first": failures[0]["indicator"] if failures else None}
     if not result.success:
         context.log.warning(refusal_line(f"{name}/{table}", "contract", failures))
@@ -601,11 +603,15 @@ def _short(reason: str, limit: int = 400) -> str:
     return reason if len(reason) <= limit else reason[:limit].rsplit(";", 1)[0] + "; ... (the gate page has all)"
 
 
-HEADLINE_LINKS = ("links.children_per_parent", "links.entity_copy", "links.gap", "links.sibling")
+HEADLINE_LINKS = ("links.children_per_parent", "links.entity_copy", "links.gap", "links.sibling", "links.first",
+                  "links.last", "links.trend", "links.smoothness")
+# per table (after its name): the flat report's headline indicators as each table's scorecard names them
+HEADLINE_TABLE = (".fidelity.column_shapes", ".fidelity.association_retention", ".joint.detection_auc",
+                  ".collapse.spread_ratio_min", ".collapse.category_survival_min", ".privacy.exact_copy_rate")
 
 
 def _headline(metric: str) -> bool:
-    return metric.startswith(HEADLINE_LINKS) or metric.endswith((".fidelity.detection_auc", "joint.detection_auc"))
+    return metric.startswith(HEADLINE_LINKS) or metric.endswith(HEADLINE_TABLE)
 
 
 def dataset_report_markdown(rows: list[dict], stops: dict[str, str | None], tables: list[str]) -> str:
@@ -620,6 +626,11 @@ def dataset_report_markdown(rows: list[dict], stops: dict[str, str | None], tabl
         for r in mine:
             cells = ["" if r[c] is None else ("pass" if r[c] else "REFUSED") for c in checks]
             lines.append(f"| {r['generation']} | {r['approved']} | " + " | ".join(cells) + " |")
+        per_table = sorted({m for r in mine for m in r if m.endswith(HEADLINE_TABLE)})
+        if per_table:
+            lines += ["", "| table indicator | " + " | ".join(f"g{r['generation']}" for r in mine) + " |",
+                      "|---|" + "---|" * len(mine)]
+            lines += [f"| `{m}` | " + " | ".join(_fmt(r.get(m)) for r in mine) + " |" for m in per_table]
         metrics = sorted({m for r in mine for m in r if m.startswith("links.")})
         if metrics:
             lines += ["", "| link statistic | " + " | ".join(f"g{r['generation']}" for r in mine) + " |",

@@ -108,6 +108,7 @@ def test_a_dataset_chain_runs_through_the_graph_with_lineage_and_a_report(tmp_pa
     assert any(a.path == "dataset_generator" for a in client.list_artifacts(run_.info.run_id))
     report = (lake / "reports" / "dataset_report.md").read_text()
     assert "| 1 | True |" in report and "children_per_parent:patients->visits" in report
+    assert "`visits.joint.detection_auc`" in report  # each table's indicators over the generations too
 
 
 def test_a_refused_dataset_batch_stops_the_chain_now_and_in_a_later_run(tmp_path):
