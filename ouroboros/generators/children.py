@@ -20,8 +20,14 @@ How it models the links, plainly:
   the joint fit). Events are drawn step by step: event t of every parent in one batch query;
 - keys are regenerated: parents 0..n-1, children 0..m-1 in each table, every foreign key one of the new parents.
 
-Supported: a root table with direct child tables (one level); copula, vae, gan and diffusion (only fit/sample are
-used; `gaussian`, numeric-only, refuses the parent's string columns). Deeper trees (a child's children) are not yet modelled. Conditional likelihoods are not computed.
+- deeper trees (a customer, their accounts, the accounts' transactions): a child table with children of its own
+  carries their counts (`__n_<grandchild>`) as columns of its own model, so each synthetic child row is drawn with
+  how many children it has, and a grandchild table is fitted and matched on its parent row exactly as a child is on
+  the root's.
+
+Supported: one root table and any tree of tables below it; copula, vae, gan and diffusion (only fit/sample are
+used; `gaussian`, numeric-only, refuses the parent's string columns). Each table is conditioned on its parent
+row only (a grandchild sees its parent, not the root). Conditional likelihoods are not computed.
 """
 
 from __future__ import annotations
@@ -64,6 +70,9 @@ class _ChildModel:
     first_generator: Any = None  # a sequence: the model of first events
     first_context: list[str] = field(default_factory=list)
     order_dtype: Any = None
+    parent: str | None = None  # the parent table (None in a generator saved before deeper trees: the root)
+    parent_key: str | None = None
+    parent_num: list[str] | None = None  # the parent's numeric columns its children are matched on
 
 
 @dataclass
@@ -82,34 +91,53 @@ class DatasetGenerator:
         if len(roots) != 1:
             raise GeneratorError(f"DatasetGenerator models one root table; this dataset has {roots}")
         self.ds_specs, self.root, self.target = ds.specs, roots[0], ds.target
-        deeper = [t for t in ds.order if ds.specs[t].parent not in (None, self.root)]
-        if deeper:
-            raise GeneratorError(f"DatasetGenerator models a root table and its direct children; {deeper} are "
-                                 "grandchildren (not supported yet)")
         pk = ds.specs[self.root].key
         parent = ds.tables[self.root]
         self.parent_cols = [c for c in parent.columns if c != pk]
         self.parent_num = _numeric(parent, {pk})
-        counted = parent.select(pk, *self.parent_cols)
+        # a table's rows with the number of children of each of its child tables: for the root these counts are
+        # modelled jointly with its columns; for a child table with children of its own (a customer's accounts'
+        # transactions) they are columns of the child's model, drawn with each synthetic child row
+        counted = {name: self._with_counts(ds, name) for name in ds.order}
         self.children: list[_ChildModel] = []
-        for child in ds.children(self.root):
-            spec, kids = ds.specs[child], ds.tables[child]
-            fk = ds.foreign_key(child)
-            n = kids.group_by(fk).len().rename({fk: pk, "len": f"__n_{child}"})
-            counted = counted.join(n, on=pk, how="left").with_columns(pl.col(f"__n_{child}").fill_null(0))
-            self.children.append(self._fit_child(child, spec, fk, kids, parent, pk))
-        self.parent_gen = create(self.family, **{"seed": self.seed, **self.params}).fit(counted.drop(pk))
+        for child in ds.order:
+            spec = ds.specs[child]
+            if spec.parent is None:
+                continue
+            self.children.append(self._fit_child(ds, child, counted[child], counted[spec.parent]))
+        self.parent_gen = create(self.family, **{"seed": self.seed, **self.params}).fit(counted[self.root].drop(pk))
         self.pk_dtype = parent.schema[pk]
         return self
 
-    def _fit_child(self, child, spec, fk, kids, parent, pk) -> _ChildModel:
+    @staticmethod
+    def _with_counts(ds: Dataset, name: str) -> pl.DataFrame:
+        df, key = ds.tables[name], ds.specs[name].key
+        for child in ds.children(name):
+            fk = ds.foreign_key(child)
+            n = ds.tables[child].group_by(fk).len().rename({fk: key, "len": f"__n_{child}"})
+            df = df.join(n, on=key, how="left", maintain_order="left").with_columns(
+                pl.col(f"__n_{child}").fill_null(0))
+        return df
+
+    def _context_of(self, ds: Dataset, table: str, frame: pl.DataFrame) -> tuple[list[str], list[str]]:
+        """A parent table's columns its children see (`__p_<col>`) and the numeric ones they are matched on: its
+        own columns, without its key, its foreign key and its children counts."""
+        spec = ds.specs[table]
+        skip = {spec.key, ds.foreign_key(table) if spec.parent else None}
+        cols = [c for c in frame.columns if c not in skip and not c.startswith("__n_")]
+        return cols, [c for c in _numeric(frame, skip) if not c.startswith("__n_")]
+
+    def _fit_child(self, ds: Dataset, child: str, kids: pl.DataFrame, parent: pl.DataFrame) -> _ChildModel:
+        spec = ds.specs[child]
+        fk, pk = ds.foreign_key(child), ds.specs[spec.parent].key
+        pcols, pnum = self._context_of(ds, spec.parent, parent)
         cols = [c for c in kids.columns if c not in (fk, spec.key)]
-        prefixed = parent.select(pl.col(pk).alias(fk), *[pl.col(c).alias(f"__p_{c}") for c in self.parent_cols])
+        prefixed = parent.select(pl.col(pk).alias(fk), *[pl.col(c).alias(f"__p_{c}") for c in pcols])
         rows = kids.select(fk, *cols)
         lags: list[str] = []
         if spec.order_by:
             own = [c for c in cols if c != spec.order_by]
-            lags = _numeric(kids, {fk, spec.key, spec.order_by})
+            lags = [c for c in _numeric(kids, {fk, spec.key, spec.order_by}) if not c.startswith("__n_")]
             rows = rows.sort(fk, spec.order_by, maintain_order=True)
             o = pl.col(spec.order_by)
             o = o.to_physical() if kids.schema[spec.order_by].is_temporal() else o
@@ -124,10 +152,11 @@ class DatasetGenerator:
             rows = rows.drop(spec.order_by)
             cols = own
         joined = rows.join(prefixed, on=fk, how="left").drop(fk)
-        parent_context = [f"__p_{c}" for c in self.parent_num]
+        parent_context = [f"__p_{c}" for c in pnum]
         make = lambda k: create(self.family, **{"seed": self.seed + k, **self.params})  # noqa: E731
+        link = {"parent": spec.parent, "parent_key": pk, "parent_num": pnum}
         if not spec.order_by:
-            return _ChildModel(child, fk, spec.key, None, cols, [], parent_context, make(1).fit(joined))
+            return _ChildModel(child, fk, spec.key, None, cols, [], parent_context, make(1).fit(joined), **link)
         # a sequence: the first event given the parent, and each later event given the parent and those before.
         # Two models, because a first event has no previous one: one model with placeholder lags would have to
         # learn a spike at the placeholder, which bends a copula's correlations and every family's fit.
@@ -138,7 +167,7 @@ class DatasetGenerator:
         later_model = make(2).fit(later) if later.height >= MIN_LATER else None  # else: later events as first ones
         return _ChildModel(child, fk, spec.key, spec.order_by, cols, lags, parent_context + history,
                            later_model, first_generator=first_model, first_context=parent_context,
-                           order_dtype=kids.schema[spec.order_by])
+                           order_dtype=kids.schema[spec.order_by], **link)
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted dataset generator into folder `path`: each table's family model in its own folder
@@ -174,9 +203,13 @@ class DatasetGenerator:
         pk = self.ds_specs[self.root].key
         ids = pl.Series(pk, np.arange(n)).cast(self.pk_dtype)
         tables = {self.root: parents.select(self.parent_cols).insert_column(0, ids)}
+        drawn = {self.root: parents.insert_column(0, ids)}  # with the `__n_` counts each table's children need
         for i, cm in enumerate(self.children):
-            counts = np.clip(np.rint(parents[f"__n_{cm.table}"].cast(pl.Float64).fill_null(0).to_numpy()), 0, None)
-            tables[cm.table] = self._sample_child(cm, tables[self.root], counts.astype(int), seed + 1 + i, rng)
+            parent = cm.parent or self.root
+            counts = np.clip(np.rint(drawn[parent][f"__n_{cm.table}"].cast(pl.Float64).fill_null(0).to_numpy()),
+                             0, None)
+            drawn[cm.table] = self._sample_child(cm, drawn[parent], counts.astype(int), seed + 1 + i, rng)
+            tables[cm.table] = drawn[cm.table].select([c for c in drawn[cm.table].columns if not c.startswith("__n_")])
         from ouroboros.dataset import validate_dataset  # noqa: PLC0415 - the same specs over the new frames
 
         return validate_dataset(tables, self.ds_specs, self.target)
@@ -203,10 +236,11 @@ class DatasetGenerator:
         return pool[pick]
 
     def _sample_child(self, cm: _ChildModel, parents: pl.DataFrame, counts: np.ndarray, seed: int, rng):
-        pk = self.ds_specs[self.root].key
+        pk = cm.parent_key or self.ds_specs[self.root].key
+        num = self.parent_num if cm.parent_num is None else cm.parent_num
         total = int(counts.sum())
         owner = np.repeat(np.arange(parents.height), counts)
-        pctx = parents.select([pl.col(c).cast(pl.Float64) for c in self.parent_num]).fill_null(0.0).to_numpy()
+        pctx = parents.select([pl.col(c).cast(pl.Float64) for c in num]).fill_null(0.0).to_numpy()
         fk_values = parents[pk].gather(owner).alias(cm.fk)
         if cm.order_by is None:
             pool, nn, mu, sd = self._pool(cm.generator, cm.context, total, seed)
