@@ -119,18 +119,20 @@ class DatasetGenerator:
                 pl.col(f"__n_{child}").fill_null(0))
         return df
 
-    def _context_of(self, ds: Dataset, table: str, frame: pl.DataFrame) -> tuple[list[str], list[str]]:
-        """A parent table's columns its children see (`__p_<col>`) and the numeric ones they are matched on: its
-        own columns, without its key, its foreign key and its children counts."""
+    def _context_of(self, ds: Dataset, table: str, frame: pl.DataFrame, child: str) -> tuple[list[str], list[str]]:
+        """A parent table's columns `child` sees (`__p_<col>`) and the numeric ones it is matched on: the parent's
+        own columns, without its key and foreign key, and how many `child` rows it has (so a pupil with six
+        school years starts them early enough to end inside the real range); not its other tables' counts."""
         spec = ds.specs[table]
         skip = {spec.key, ds.foreign_key(table) if spec.parent else None}
-        cols = [c for c in frame.columns if c not in skip and not c.startswith("__n_")]
-        return cols, [c for c in _numeric(frame, skip) if not c.startswith("__n_")]
+        own = f"__n_{child}"
+        keep = lambda c: c not in skip and (not c.startswith("__n_") or c == own)  # noqa: E731
+        return [c for c in frame.columns if keep(c)], [c for c in _numeric(frame, set()) if keep(c)]
 
     def _fit_child(self, ds: Dataset, child: str, kids: pl.DataFrame, parent: pl.DataFrame) -> _ChildModel:
         spec = ds.specs[child]
         fk, pk = ds.foreign_key(child), ds.specs[spec.parent].key
-        pcols, pnum = self._context_of(ds, spec.parent, parent)
+        pcols, pnum = self._context_of(ds, spec.parent, parent, child)
         cols = [c for c in kids.columns if c not in (fk, spec.key)]
         prefixed = parent.select(pl.col(pk).alias(fk), *[pl.col(c).alias(f"__p_{c}") for c in pcols])
         rows = kids.select(fk, *cols)
