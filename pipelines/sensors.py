@@ -67,9 +67,7 @@ def scan_dataset_landing(landing: Path) -> dict[str, tuple[Path, int, int]]:
     mtime_ns) for the files in each folder under landing (a table's, or a misnamed one: its files are then
     quarantined as unknown_table rather than left unseen), and `<name>` for files directly in landing (quarantined
     as unknown_table too). Hidden folders and folder links are not entered."""
-    out = {}
-    for name, entry in scan_landing(landing).items():
-        out[name] = entry
+    out = scan_landing(landing)
     if not landing.exists():
         return out
     for folder in sorted(landing.iterdir()):

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from assets import dataset_ingest
 from assets.dataset_ingest import (
     build_dataset_ingest_asset,
     ensure_dataset_tables,
@@ -227,6 +228,25 @@ def test_duplicate_primary_keys_in_a_file_or_against_the_table_are_quarantined(t
     assert outcome(env.run(env.land("patients", "p1.csv", good)))["status"] == "accepted"
     assert outcome(env.run(env.land("patients", "p1_again.csv", good)))["status"] == "quarantined"
     assert env.reasons()["p1_again.csv"]["reasons"][0]["code"] == "duplicate_file"
+
+
+def test_a_crash_between_commit_and_move_is_finished_without_a_second_append(tmp_path, instance, monkeypatch):
+    env = Env(tmp_path, instance)
+    ensure_dataset_tables(env.lake, env.config.data)
+    log = dg.get_dagster_logger("test")
+    landed = env.land("patients", "p.csv", patients(range(80, 85), 13))
+
+    def killed(src, dst):
+        raise KeyboardInterrupt("killed after the commit")
+
+    monkeypatch.setattr(dataset_ingest, "_move", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_dataset_file(log, landed, "patients", env.lake, env.gx, env.config)
+    assert env.lake.real_table_head("patients") == 1 and landed.exists()  # committed, still in landing
+    monkeypatch.undo()
+    again = ingest_dataset_file(log, landed, "patients", env.lake, env.gx, env.config)
+    assert again["status"] == "accepted" and again.get("recovered") is True and again["version"] == 1
+    assert env.lake.real_table_head("patients") == 1 and not landed.exists() and Path(again["archive"]).exists()
 
 
 def test_file_outside_a_table_folder_is_quarantined_as_unknown_table(tmp_path, instance):
