@@ -141,7 +141,12 @@ def build_landing_sensor(job: dg.JobDefinition, landing: Path, settle_seconds: f
                 run = _last_run(context.instance, sent["run_key"])
                 if run is None or run.status not in TERMINAL:
                     continue  # queued or running (or not launched yet): wait for it
-                until = None if tables is None else _waits_until(context.instance, run, ingest_op)
+                until = None
+                if tables is not None:
+                    if "waits_until" not in sent:  # read from the run's events once, then kept in the cursor
+                        found = _waits_until(context.instance, run, ingest_op)
+                        sent["waits_until"] = found.isoformat() if found else None
+                    until = datetime.fromisoformat(sent["waits_until"]) if sent["waits_until"] else None
                 if until is not None:
                     if sent.get("heads") != heads:
                         again = "tables_changed"
