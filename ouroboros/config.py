@@ -261,6 +261,13 @@ class LandingConfig(_Strict):
                                         "decompression bomb would otherwise fill memory); default 2 GiB")
     max_attempts: int = Field(3, ge=1, description="times the sensor re-requests a file whose run ended with the "
                                                    "file still in landing (an interrupted ingest)")
+    parent_wait_hours: float = Field(24, ge=0, description="data.tables only: how long a landed child file whose "
+                                     "only fault is orphan rows (foreign keys with no parent row yet) stays in "
+                                     "landing waiting for its parents, from when it was first seen. Producers "
+                                     "often export tables separately, so a child file may arrive before its "
+                                     "parents' file; a day covers a daily export landing out of order without "
+                                     "letting a truly orphaned file sit unseen for long. After it the file is "
+                                     "quarantined as orphan. 0: no wait")
     alert_webhook: str | None = Field(None, description="optional URL alerts are POSTed to as JSON; "
                                                         "OUROBOROS_ALERT_WEBHOOK overrides it")
     real_max_age_hours: float | None = Field(

@@ -5,10 +5,12 @@ quarantined with a reason a machine can read, exactly like a flat file failing i
 
 - `duplicate_key`: rows of the file share a primary key, or reuse a key the accepted table already holds;
 - `orphan`: child rows whose foreign key matches no row of the parent table (accepted rows plus the parent
-  file landing with it), naming the first key values as examples.
+  file landing with it), naming the first key values as examples;
+- `null_key`: rows of a landed file with no primary key or no foreign key (no later file can fill it in).
 
 Each file is judged whole (landing's rule: accepted or quarantined whole, no row dropped). Waiting for a
-parent that lands later is the sensor's business (a later round); these functions only say what is missing.
+parent that lands later is the ingest's business (`assets/dataset_ingest.py`: a child file whose only fault is
+orphans waits `landing.parent_wait_hours`); these functions only say what is missing.
 """
 
 from __future__ import annotations
@@ -41,10 +43,27 @@ def duplicate_key_problems(table: str, df: pl.DataFrame, key: str,
     return problems
 
 
+def null_key_problems(table: str, df: pl.DataFrame, columns: dict[str, str]) -> list[Problem]:
+    """`null_key` for each key column (`{column: "key" | "foreign_key"}`) with null values in `df`: a row without
+    its key has no identity, a child row without its foreign key no parent; no later file can fix either."""
+    problems = []
+    for column, what in columns.items():
+        if column in df.columns and (nulls := df[column].null_count()):
+            problems.append(Problem("null_key", f"table {table!r}: {nulls} row(s) have no {what} (column "
+                                    f"{column!r} is null); every row needs it: fill it in or drop those rows",
+                                    column=column, observed=nulls))
+    return problems
+
+
+def orphan_rows(df: pl.DataFrame, foreign_key: str, parent_keys: pl.Series) -> pl.DataFrame:
+    """The rows of `df` whose `foreign_key` is not among `parent_keys` (nulls included: they match no parent)."""
+    known = pl.DataFrame({foreign_key: parent_keys.cast(df.schema[foreign_key], strict=False)})
+    return df.join(known.unique(), on=foreign_key, how="anti")
+
+
 def orphan_problems(table: str, df: pl.DataFrame, foreign_key: str, parent: str, parent_keys: pl.Series) -> list[Problem]:
     """`orphan` if some rows' foreign key is not among `parent_keys` (the parent table's keys, landed so far)."""
-    known = pl.DataFrame({foreign_key: parent_keys.cast(df.schema[foreign_key], strict=False)})
-    missing = df.select(foreign_key).join(known.unique(), on=foreign_key, how="anti")
+    missing = orphan_rows(df.select(foreign_key), foreign_key, parent_keys)
     if not missing.height:
         return []
     values = missing[foreign_key].unique().sort().to_list()

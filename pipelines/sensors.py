@@ -12,11 +12,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from ouroboros.config import PipelineConfig
 from ouroboros.landing import is_landing_candidate
 from resources import LakeResource
 
 LANDING_KEY_TAG = "ouroboros/landing_key"  # file identity (name:size:mtime) a run was started for
 ATTEMPT_TAG = "ouroboros/landing_attempt"
+REQUEST_AGAIN_TAG = "ouroboros/landing_again"  # why a waiting file was asked for again: tables_changed | wait_over
+WAITING_STATUS = "waiting"  # the dataset ingest's status of a child file waiting for its parent rows
 TERMINAL = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
@@ -59,6 +62,34 @@ def scan_landing(landing: Path) -> dict[str, tuple[Path, int, int]]:
     return out
 
 
+def scan_dataset_landing(landing: Path) -> dict[str, tuple[Path, int, int]]:
+    """Candidate files of a dataset's landing folder (`landing/<table>/<file>`): `<folder>/<name>` -> (path, size,
+    mtime_ns) for the files in each folder under landing (a table's, or a misnamed one: its files are then
+    quarantined as unknown_table rather than left unseen), and `<name>` for files directly in landing (quarantined
+    as unknown_table too). Hidden folders and folder links are not entered."""
+    out = scan_landing(landing)
+    if not landing.exists():
+        return out
+    for folder in sorted(landing.iterdir()):
+        if folder.is_dir() and not folder.is_symlink() and is_landing_candidate(folder.name):
+            for name, entry in scan_landing(folder).items():
+                out[f"{folder.name}/{name}"] = entry
+    return out
+
+
+def _waits_until(instance: dg.DagsterInstance, run: dg.DagsterRun, ingest_op: str) -> datetime | None:
+    """When the wait of the file a finished ingest run left `waiting` (for its parent rows) ends; None when the
+    run did not leave it waiting (crashed, or never got to the file)."""
+    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.dagster_event.event_specific_data.materialization
+        if materialization.asset_key.path[-1] != ingest_op:
+            continue
+        status, until = materialization.metadata.get("status"), materialization.metadata.get("wait_until")
+        if getattr(status, "value", status) == WAITING_STATUS and until is not None:
+            return datetime.fromisoformat(getattr(until, "value", until))
+    return None
+
+
 def _last_run(instance: dg.DagsterInstance, run_key: str):
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1)
     if not runs:
@@ -70,33 +101,66 @@ LANDING_TICK_SECONDS = 10  # a file is taken on its second look, so it is triage
 
 
 def build_landing_sensor(job: dg.JobDefinition, landing: Path, settle_seconds: float = 5.0,
-                         max_attempts: int = 3, ingest_op: str = "real_ingest") -> dg.SensorDefinition:
+                         max_attempts: int = 3, ingest_op: str = "real_ingest", tables: list[str] | None = None,
+                         lake: LakeResource | None = None) -> dg.SensorDefinition:
     """One run of `job` (ingest_job: real_ingest alone, seconds) per settled landed file. Training is not in
     that run: retrain_on_new_data starts it once per new table version, so a file never waits behind a
-    training run, and ten files give ten short ingest runs (serialised by their run tag) and one retrain."""
+    training run, and ten files give ten short ingest runs (serialised by their run tag) and one retrain.
+
+    `tables` (a dataset's, `data.tables`; needs `lake`): files land in `landing/<table>/` and are keyed
+    `<table>/<name>` (`scan_dataset_landing`). A file whose last run left it `waiting` for its parent rows is
+    asked for again, without counting against `max_attempts`, when any table's head version has changed since
+    that request (its parents may have landed) or once its wait is over (to be quarantined as orphan); never
+    otherwise, and never twice in a tick."""
+    if tables is not None and lake is None:
+        raise ValueError("build_landing_sensor(tables=...) needs lake= to read the tables' head versions")
+    if tables is None:
+        what = f"each new file in {landing}"
+    else:
+        what = (f"each new file in {landing}/<table>/ (tables {sorted(tables)}; a file elsewhere is quarantined as "
+                "unknown_table), again for a file waiting for its parent rows once a table changes or its wait ends,")
+
     @dg.sensor(job=job, minimum_interval_seconds=LANDING_TICK_SECONDS,
                default_status=dg.DefaultSensorStatus.STOPPED,
-               description=f"Starts {job.name} once for each new file in {landing} (CSV, gzip or zstd CSV, parquet; "
+               description=f"Starts {job.name} once for {what} (CSV, gzip or zstd CSV, parquet; "
                            "any other format is quarantined as unsupported_format; dot files and .part files wait) "
                            f"after it has been unchanged for {settle_seconds:g} s and across two ticks. "
                            "Retraining is retrain_on_new_data's, once per new real table version.")
     def landing_sensor(context: dg.SensorEvaluationContext):
         cursor = LandingCursor.parse(context.cursor)
         now_ns = time.time_ns()
-        files = scan_landing(landing)
-        requests, waiting, gave_up = [], [], []
+        files = scan_landing(landing) if tables is None else scan_dataset_landing(landing)
+        heads = None if tables is None or not files else {t: lake.real_table_head(t) for t in sorted(tables)}
+        requests, waiting, gave_up, parked = [], [], [], []
         for name, (path, size, mtime_ns) in files.items():
             key = f"{name}:{size}:{mtime_ns}"
             sent = cursor.requested.get(key)
+            again = None  # why a file left waiting for its parents is asked for again (not a new attempt)
             if sent is not None:
                 # sent before and still in landing: re-send only once its run ended without moving the file
                 run = _last_run(context.instance, sent["run_key"])
                 if run is None or run.status not in TERMINAL:
                     continue  # queued or running (or not launched yet): wait for it
-                if sent["attempt"] >= max_attempts:
+                until = None
+                if tables is not None:
+                    if "waits_until" not in sent:  # read from the run's events once, then kept in the cursor
+                        found = _waits_until(context.instance, run, ingest_op)
+                        sent["waits_until"] = found.isoformat() if found else None
+                    until = datetime.fromisoformat(sent["waits_until"]) if sent["waits_until"] else None
+                if until is not None:
+                    if sent.get("heads") != heads:
+                        again = "tables_changed"
+                    elif datetime.now(timezone.utc) >= until:
+                        again = "wait_over"
+                    else:
+                        parked.append(f"{name} (until {until.isoformat()})")
+                        continue
+                    attempt = sent["attempt"]
+                elif sent["attempt"] >= max_attempts:
                     gave_up.append(name)
                     continue
-                attempt = sent["attempt"] + 1
+                else:
+                    attempt = sent["attempt"] + 1
             else:
                 seen = cursor.pending.get(name)
                 settled = (now_ns - mtime_ns) / 1e9 >= settle_seconds
@@ -109,10 +173,15 @@ def build_landing_sensor(job: dg.JobDefinition, landing: Path, settle_seconds: f
             cursor.seq += 1
             run_key = f"{key}#{cursor.seq}"
             cursor.requested[key] = {"run_key": run_key, "attempt": attempt}
+            tags = {"landed_file": name, LANDING_KEY_TAG: run_key, ATTEMPT_TAG: str(attempt)}
+            if heads is not None:
+                cursor.requested[key]["heads"] = heads  # the tables as they were when this run was asked for
+                if again is not None:
+                    tags[REQUEST_AGAIN_TAG] = again
             requests.append(dg.RunRequest(
                 run_key=run_key,  # Dagster drops a second request with this key, so a sensor restart never doubles
                 run_config={"ops": {ingest_op: {"config": {"landed_file": str(path)}}}},
-                tags={"landed_file": name, LANDING_KEY_TAG: run_key, ATTEMPT_TAG: str(attempt)},
+                tags=tags,
             ))
         # forget files that left landing (ingested or quarantined): the cursor stays small
         present = {f"{n}:{s}:{m}" for n, (_, s, m) in files.items()}
@@ -124,10 +193,19 @@ def build_landing_sensor(job: dg.JobDefinition, landing: Path, settle_seconds: f
                                 "left for an operator (see the runs tagged landed_file)")
         if not requests:
             return dg.SkipReason(f"no settled new files in {landing}"
-                                 + (f"; waiting on {waiting}" if waiting else ""))
+                                 + (f"; waiting on {waiting}" if waiting else "")
+                                 + (f"; waiting for their parent rows: {parked}" if parked else ""))
         return requests
 
     return landing_sensor
+
+
+def landing_sensor_for(job: dg.JobDefinition, landing: Path, pipeline: PipelineConfig,
+                       lake: LakeResource) -> dg.SensorDefinition:
+    """The landing sensor the config calls for: per table (`data.tables`) or flat (`data.source`)."""
+    tables = sorted(pipeline.data.tables) if pipeline.data.tables else None
+    return build_landing_sensor(job, landing, pipeline.landing.settle_seconds, pipeline.landing.max_attempts,
+                                tables=tables, lake=lake if tables else None)
 
 
 # --- retraining ---------------------------------------------------------------------------------------------
