@@ -14,7 +14,13 @@ from assets.training import build_training_assets
 from ouroboros.chain.bakeoff import check_params
 from ouroboros.config import AUTO, ConfigError, PipelineConfig, load_config
 from ouroboros.generators import GeneratorError, create
-from pipelines.sensors import build_alert_sensor, build_landing_sensor, build_refusal_sensor, build_retrain_sensor
+from pipelines.sensors import (
+    build_alert_sensor,
+    build_landing_sensor,
+    build_refusal_sensor,
+    build_retrain_sensor,
+    landing_sensor_for,
+)
 from pipelines.settings import Settings
 from resources import GreatExpectationsResource, LakeIOManager, LakeResource, MlflowResource
 
@@ -108,8 +114,7 @@ def build_dataset_definitions(config: PipelineConfig, settings: Settings) -> dg.
     return dg.Definitions(
         executor=executor, assets=dg.with_source_code_references(assets), asset_checks=checks,
         jobs=[pipeline_job, report_job, ingest_job], schedules=[weekly],
-        sensors=[build_landing_sensor(ingest_job, settings.landing, config.landing.settle_seconds,
-                                      config.landing.max_attempts, tables=list(config.data.tables)),
+        sensors=[landing_sensor_for(ingest_job, settings.landing, config, LakeResource(root=lake)),
                  build_alert_sensor(settings.alert_webhook or config.landing.alert_webhook)],
         resources={
             "io_manager": LakeIOManager(root=lake),
