@@ -18,7 +18,12 @@ Checks, per link (parent table -> child table):
   and `smoothness` (mean per-parent von Neumann ratio, squared successive difference over variance; about 2
   for events in random order): Welch t tests;
 - `entity_copy`: share of batch entities (a root row with all its descendants, keys left out, children in order)
-  identical to a real_train entity, against the share real_holdout entities show (Fisher's exact test).
+  identical to a real_train entity, against the share real_holdout entities show (Fisher's exact test);
+- entity-level privacy and utility on one feature vector per entity (`ouroboros.quality.gate_entity`):
+  `entity_closer_to_train` (binomial against the honest share n_train / (n_train + n_holdout)),
+  `entity_near_copy` (Fisher's exact against real_holdout) and `entity_utility` (a model of the root table's
+  target trained on the batch against ones trained on real_train entities, children's aggregates included;
+  skipped, with the reason in `DatasetVerdict.skipped`, when the dataset has no target on its root table).
 
 Each table's own columns are judged by the flat gate (`ouroboros.quality.evaluate`, keys left out: they are
 regenerated, never modelled): `judge_tables`. `judge_whole` runs both and shares the false-refusal rate equally
@@ -55,9 +60,14 @@ class DatasetLimits:
     max_copy_excess: float = 0.01  # share of batch entities copying a real_train entity beyond holdout's share
     min_entities: int = 20  # fewer entities with a statistic than this: the check is skipped, said so
     # entity-level privacy and utility (ouroboros.quality.gate_entity)
-    max_memorised_share: float = 0.05  # entities nearer their training entity than chance allows (see below)
+    # share of entities nearer their training entity than chance allows: refused beyond q + this * (1 - q), q the
+    # honest closer-to-train share (0.5 + 0.025 for equal sizes). 5%: the share of entities memorised that
+    # a user would call a leak, and above the noise of a few hundred fresh entities (sd of the share about 0.02)
+    max_memorised_share: float = 0.05
     near_copy_distance: float = 0.05  # real std per numeric entity feature (RMS): a near copy, as the flat gate's
-    max_utility_drop: float = 0.05  # TRTR - TSTR, in AUC points (class target) or R2 points (numeric target)
+    # TRTR - TSTR in AUC points (class target) or R2 points (numeric target): 0.05 is a loss a model's user sees;
+    # fresh real entities differ from real_train draws by 0.01-0.02 at 500 entities (docs/relational-gate-entity.md)
+    max_utility_drop: float = 0.05
     min_utility_skill: float = 0.02  # real entities must beat chance by this much for utility to be judged
     privacy_entities: int = 2_000  # batch (and holdout) entities whose nearest real entities are found
     reference_entities: int = 10_000  # real_train (and real_holdout) entities searched, at most
