@@ -18,7 +18,12 @@ Checks, per link (parent table -> child table):
   and `smoothness` (mean per-parent von Neumann ratio, squared successive difference over variance; about 2
   for events in random order): Welch t tests;
 - `entity_copy`: share of batch entities (a root row with all its descendants, keys left out, children in order)
-  identical to a real_train entity, against the share real_holdout entities show (Fisher's exact test).
+  identical to a real_train entity, against the share real_holdout entities show (Fisher's exact test);
+- entity-level privacy and utility on one feature vector per entity (`ouroboros.quality.gate_entity`):
+  `entity_closer_to_train` (binomial against the honest share n_train / (n_train + n_holdout)),
+  `entity_near_copy` (Fisher's exact against real_holdout) and `entity_utility` (a model of the root table's
+  target trained on the batch against ones trained on real_train entities, children's aggregates included;
+  skipped, with the reason in `DatasetVerdict.skipped`, when the dataset has no target on its root table).
 
 Each table's own columns are judged by the flat gate (`ouroboros.quality.evaluate`, keys left out: they are
 regenerated, never modelled): `judge_tables`. `judge_whole` runs both and shares the false-refusal rate equally
@@ -37,6 +42,8 @@ from scipy import stats
 from ouroboros.canonical import row_digests
 from ouroboros.config import GateConfig
 from ouroboros.dataset import Dataset
+from ouroboros.quality.gate_entity import Tested, entity_frame, entity_privacy, entity_utility
+from ouroboros.quality.gate_entity import key_columns as _keys
 from ouroboros.quality.scorecard import Scorecard, evaluate
 
 
@@ -52,6 +59,21 @@ class DatasetLimits:
     max_smoothness_gap: float = 0.3  # |batch - real| mean per-parent von Neumann ratio (random order: about 2)
     max_copy_excess: float = 0.01  # share of batch entities copying a real_train entity beyond holdout's share
     min_entities: int = 20  # fewer entities with a statistic than this: the check is skipped, said so
+    # entity-level privacy and utility (ouroboros.quality.gate_entity)
+    # share of entities nearer their training entity than chance allows: refused beyond q + this * (1 - q), q the
+    # honest closer-to-train share (0.5 + 0.025 for equal sizes). 5%: the share of entities memorised that
+    # a user would call a leak, and above the noise of a few hundred fresh entities (sd of the share about 0.02)
+    max_memorised_share: float = 0.05
+    near_copy_distance: float = 0.05  # real std per numeric entity feature (RMS): a near copy, as the flat gate's
+    # TRTR - TSTR in AUC points (class target) or R2 points (numeric target): 0.05 is a loss a model's user sees;
+    # fresh real entities differ from real_train draws by 0.01-0.02 at 500 entities (docs/relational-gate-entity.md)
+    max_utility_drop: float = 0.05
+    min_utility_skill: float = 0.02  # real entities must beat chance by this much for utility to be judged
+    privacy_entities: int = 2_000  # batch (and holdout) entities whose nearest real entities are found
+    reference_entities: int = 10_000  # real_train (and real_holdout) entities searched, at most
+    utility_entities: int = 2_000  # entities each utility model is fitted on, and real_holdout entities scored
+    utility_draws: int = 10  # TRTR models on draws of real_train entities: the honest spread of the score
+    min_utility_entities: int = 100  # fewer entities with a target value: utility is skipped, said so
     seed: int = 0
 
 
@@ -74,13 +96,15 @@ class DatasetVerdict:
     passed: bool
     alpha: float  # the per-test level after Bonferroni
     checks: list[Check] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # check name -> why it was not run
 
     @property
     def failed(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
 
     def to_dict(self) -> dict:
-        return {"passed": self.passed, "alpha": self.alpha, "checks": [c.to_dict() for c in self.checks]}
+        return {"passed": self.passed, "alpha": self.alpha, "checks": [c.to_dict() for c in self.checks],
+                "skipped": dict(self.skipped)}
 
 
 def _numeric(df: pl.DataFrame, skip: set[str]) -> list[str]:
@@ -180,10 +204,6 @@ class _Link:
         return out[np.isfinite(out)]
 
 
-def _keys(ds: Dataset) -> set[str]:
-    return {s.key for s in ds.specs.values() if s.key} | {ds.foreign_key(n) for n in ds.order if ds.specs[n].parent}
-
-
 def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
@@ -242,10 +262,14 @@ def judge_dataset(batch: Dataset, real_train: Dataset, real_holdout: Dataset,
     lim = limits or DatasetLimits()
     rng = np.random.default_rng(lim.seed)
     checks = integrity_checks(batch)
-    tested: list[tuple[str, float, float | None, float, float | None, str]] = []  # name, stat, real, limit, p, detail
+    tested: list[Tested] = []
+    skipped: dict[str, str] = {}
 
-    def add(name, stat, real, limit, p, detail=""):
-        tested.append((name, stat, real, limit, p, detail))
+    def add(name, stat, real, limit, p, detail="", gap=None):
+        """A two-sided difference |stat - real| (stat alone for a distance) unless the gap is given."""
+        if gap is None:
+            gap = abs(stat - real) if real is not None else stat
+        tested.append(Tested(name, stat, real, limit, p, gap, detail))
 
     if all(c.passed for c in checks):
         for child in batch.order:
@@ -290,14 +314,22 @@ def judge_dataset(batch: Dataset, real_train: Dataset, real_holdout: Dataset,
         cb, ch = _copy_share(db, dt), _copy_share(dh, dt)
         p = float(stats.fisher_exact([[cb, len(db) - cb], [ch, len(dh) - ch]], alternative="greater").pvalue)
         add("entity_copy", cb / max(len(db), 1), ch / max(len(dh), 1), lim.max_copy_excess, p,
-            f"{cb} of {len(db)} batch entities equal a real_train entity (real_holdout: {ch} of {len(dh)})")
+            f"{cb} of {len(db)} batch entities equal a real_train entity (real_holdout: {ch} of {len(dh)})",
+            gap=cb / max(len(db), 1) - ch / max(len(dh), 1))
+        tested += entity_privacy(entity_frame(batch), entity_frame(real_train), entity_frame(real_holdout),
+                                 lim.privacy_entities, lim.reference_entities, lim.near_copy_distance,
+                                 lim.max_memorised_share, lim.max_copy_excess, np.random.default_rng([lim.seed, 20]))
+        utility = entity_utility(batch, real_train, real_holdout, lim.utility_entities, lim.utility_draws,
+                                 lim.min_utility_entities, lim.min_utility_skill, lim.max_utility_drop, lim.seed)
+        if utility.tested is None:
+            skipped["entity_utility"] = utility.skipped
+        else:
+            tested.append(utility.tested)
     alpha = lim.false_refusal_rate / max(len(tested), 1)
-    for name, stat, real, limit, p, detail in tested:
-        gap = abs(stat - real) if real is not None and not name.startswith("entity_copy") else (
-            stat - real if real is not None else stat)
-        passed = not (gap > limit and p is not None and p < alpha)
-        checks.append(Check(name, stat, real, limit, p, passed, detail))
-    return DatasetVerdict(all(c.passed for c in checks), alpha, checks)
+    for t in tested:
+        passed = not (t.gap > t.limit and t.p_value is not None and t.p_value < alpha)
+        checks.append(Check(t.name, t.statistic, t.real, t.limit, t.p_value, passed, t.detail))
+    return DatasetVerdict(all(c.passed for c in checks), alpha, checks, skipped)
 
 
 def judge_tables(batch: Dataset, real_train: Dataset, real_holdout: Dataset, config: GateConfig | None = None
