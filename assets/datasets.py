@@ -512,6 +512,7 @@ def build_dataset_gate(config: PipelineConfig, study: StudyConfig, generation: i
         yield gate_result(batch_table_key(study.name, generation, roots[0]), LINKS, links.passed, [], {
             "checks": len(links.checks), "failed": len(failed), "alpha_per_test": float(links.alpha),
             "dataset_fingerprint": fp, "rules_key": rules, "gate_page": dg.MetadataValue.path(str(report)),
+            "skipped": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in links.skipped.items()) or "none"),
             "links": dg.MetadataValue.md("| | check | batch | real | limit | p |\n|---|---|---|---|---|---|\n" + table)},
             None if links.passed else "; ".join(f["indicator"] for f in failures[:5]))
 
@@ -552,8 +553,10 @@ def write_gate_page(lake: LakeResource, name: str, fp: str, verdict, summary: di
              "", "| check | verdict | first failure |", "|---|---|---|"]
     lines += [f"| `{c}` | {'pass' if s['passed'] else 'REFUSED'} | {s['first'] or ''} |" for c, s in summary.items()]
     lines += ["", "## Links", "", "| check | batch | real | limit | p | passed | detail |", "|---|---|---|---|---|---|---|"]
+    skipped = [f"- `{k}` skipped: {v}" for k, v in verdict.links.skipped.items()]
     lines += [f"| `{c.name}` | {_fmt(c.statistic)} | {_fmt(c.real)} | {_fmt(c.limit)} | {_fmt(c.p_value)} | {c.passed} | "
               f"{c.detail} |" for c in verdict.links.checks]
+    lines += ["", *skipped] if skipped else []
     path = lake.verdict_dir(name) / "gate.md"
     atomic_write_bytes(path, "\n".join(lines).encode())
     return path
