@@ -306,11 +306,10 @@ def approved_dataset_generations(lake: LakeResource, config: PipelineConfig, stu
 def build_dataset_generator(config: PipelineConfig, study: StudyConfig, generation: int) -> dg.AssetsDefinition:
     specs, target = dataset_specs(config)
     tables = list(specs)
+    # only what the pool reads: the lineage graph shows what each generation learns from (replace: the batch alone);
+    # the stored chain is walked against the stored real data, as the flat generators do
     ins = pool_inputs(study, generation, tables)
-    if generation:  # the chain is walked against today's real data: the rules key needs both sides
-        ins.update({_arg("real_train", t): dg.AssetIn(table_key("real_train", t)) for t in tables})
-        ins.update({_arg("real_holdout", t): dg.AssetIn(table_key("real_holdout", t)) for t in tables})
-    reads = sorted({k.split("__")[0] for k in pool_inputs(study, generation, tables)})
+    reads = sorted({k.split("__")[0] for k in ins})
 
     @dg.asset(
         key=generator_key(study.name, generation), ins=ins, group_name=study.name, owners=[OWNER],
@@ -327,9 +326,13 @@ def build_dataset_generator(config: PipelineConfig, study: StudyConfig, generati
         batches: list[Dataset | None] = []
         parents: dict[str, str] = {}
         if generation:
-            holdout = _assemble(inputs, "real_holdout", specs, target)
-            rules = dataset_rules(config, real, holdout, batch_entities(study, real.tables[real.roots()[0]].height))
-            chain, verdicts = read_dataset_chain(lake, study.name, generation, tables, real, rules)
+            train = real if real is not None else stored_real(lake, config, "real_train")
+            holdout = stored_real(lake, config, "real_holdout")
+            if train is None or holdout is None:
+                raise dg.Failure(f"generation {generation} of {study.name}: real_train and real_holdout have not been "
+                                 "materialised; materialise the real group first")
+            rules = dataset_rules(config, train, holdout, batch_entities(study, train.tables[train.roots()[0]].height))
+            chain, verdicts = read_dataset_chain(lake, study.name, generation, tables, train, rules)
             refusal = chain.refusal
             if refusal is not None and refusal.generation < generation:
                 if refusal.kind == "gate" and not verdicts[refusal.generation].missing:
@@ -345,7 +348,7 @@ def build_dataset_generator(config: PipelineConfig, study: StudyConfig, generati
                                          f"{generation} was reading it")
                     parents[key_text(batch_key(study.name, j))] = fp
                 batches.append(ds)
-        uses_real = any(k.startswith("real_train__") for k in pool_inputs(study, generation, tables))
+        uses_real = real is not None
         if uses_real:
             parents[REAL_TRAIN] = dataset_fingerprint(real.tables)
         run_name = f"{study.name}/gen_{generation}"

@@ -68,6 +68,11 @@ def test_dataset_definitions_have_assets_per_table_and_checks_per_table_and_link
     # generation 1 of accumulate learns from real_train and batch 0, table by table: the lineage graph says so
     deps = defs.resolve_asset_graph().get(dg.AssetKey(["chain", "generator_g1"])).parent_keys
     assert {dg.AssetKey(["real_train", "visits"]), batch_table_key("chain", 0, "visits")} <= deps
+    # and under replace, generation 1 learns from batch 0 alone: no edge from the real data
+    config, settings = make(tmp_path, policy="replace")
+    graph = build_definitions(config, settings).resolve_asset_graph()
+    assert graph.get(dg.AssetKey(["chain", "generator_g1"])).parent_keys == {
+        batch_table_key("chain", 0, t) for t in TABLES}
 
 
 def test_a_dataset_chain_runs_through_the_graph_with_lineage_and_a_report(tmp_path):
