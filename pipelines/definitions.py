@@ -85,6 +85,18 @@ def build_image_definitions(config: PipelineConfig, settings: Settings) -> dg.De
     )
 
 
+def pipeline_resources(settings: Settings) -> dict:
+    """The resources every table graph (flat or dataset) runs with: the lake, its IO manager, MLflow and GX."""
+    lake = str(settings.lake)
+    return {
+        "io_manager": LakeIOManager(root=lake),
+        "lake": LakeResource(root=lake),
+        "mlflow_tracking": MlflowResource(tracking_uri=settings.mlflow_tracking_uri,
+                                          artifact_root=settings.mlflow_artifact_uri, ui_url=settings.mlflow_ui),
+        "gx_context": GreatExpectationsResource(project_root=str(settings.gx_root)),
+    }
+
+
 def build_dataset_definitions(config: PipelineConfig, settings: Settings) -> dg.Definitions:
     """data.tables: the dataset graph (assets/datasets.py) on the same lake, MLflow store and GX context: per-table
     real, split and contract assets, each study's generators and dataset batches with checks per table and links,
@@ -116,13 +128,7 @@ def build_dataset_definitions(config: PipelineConfig, settings: Settings) -> dg.
         jobs=[pipeline_job, report_job, ingest_job], schedules=[weekly],
         sensors=[landing_sensor_for(ingest_job, settings.landing, config, LakeResource(root=lake)),
                  build_alert_sensor(settings.alert_webhook or config.landing.alert_webhook)],
-        resources={
-            "io_manager": LakeIOManager(root=lake),
-            "lake": LakeResource(root=lake),
-            "mlflow_tracking": MlflowResource(tracking_uri=settings.mlflow_tracking_uri,
-                                              artifact_root=settings.mlflow_artifact_uri, ui_url=settings.mlflow_ui),
-            "gx_context": GreatExpectationsResource(project_root=str(settings.gx_root)),
-        },
+        resources=pipeline_resources(settings),
     )
 
 
@@ -194,7 +200,6 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
         description="The full collapse study (all studies) every Monday at 03:00; turn it on in the UI "
                     "(Automation -> weekly_pipeline -> toggle).",
     )
-    lake = str(settings.lake)
     automation = []
     if config.automation.chain != "off":
         # the chain's generators and batches carry their conditions (assets.generations.chain_condition); this is
@@ -227,13 +232,7 @@ def build_definitions(config: PipelineConfig, settings: Settings) -> dg.Definiti
                  *([build_refusal_sensor(settings.alert_webhook or config.landing.alert_webhook)]
                    if settings.refusal_alerts else []),
                  *automation],
-        resources={
-            "io_manager": LakeIOManager(root=lake),
-            "lake": LakeResource(root=lake),
-            "mlflow_tracking": MlflowResource(tracking_uri=settings.mlflow_tracking_uri,
-                                              artifact_root=settings.mlflow_artifact_uri, ui_url=settings.mlflow_ui),
-            "gx_context": GreatExpectationsResource(project_root=str(settings.gx_root)),
-        },
+        resources=pipeline_resources(settings),
     )
 
 

@@ -287,6 +287,17 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_APPROVED if training_approved(config, lake) else EXIT_ALL_REFUSED
 
 
+def _report_after_refusal(execute, result, refused: list[dict]):
+    """After a run whose gate refused a batch (the report was skipped with the refused batch's descendants), rebuild
+    the report from the stored verdicts; the follow-up's result when it failed, else the run's own."""
+    if result.success and refused:
+        follow_up = execute(REPORT_JOB)
+        if not follow_up.success:
+            print(f"\nthe follow-up run {follow_up.run_id} ({REPORT_JOB}) FAILED: see the log above", file=sys.stderr)
+            return follow_up
+    return result
+
+
 def _image_summary(config: PipelineConfig, defs, execute, result, refused: list[dict], started: float) -> int:
     """Image studies have no downstream training job. A refusal is an outcome here too (assets/images.py: a
     failed check of severity WARN, `verdict: refused`, the next generation not made, so Dagster skips the
@@ -295,11 +306,7 @@ def _image_summary(config: PipelineConfig, defs, execute, result, refused: list[
     it, 3 when a run failed."""
     from assets.images import approved_generations
 
-    if result.success and refused:
-        follow_up = execute(REPORT_JOB)
-        if not follow_up.success:
-            print(f"\nthe follow-up run {follow_up.run_id} ({REPORT_JOB}) FAILED: see the log above", file=sys.stderr)
-            result = follow_up
+    result = _report_after_refusal(execute, result, refused)
     lake = defs.resources["lake"]
     page = lake.reports_dir() / "images_report.md"
     state = "FAILED (see the log above)" if not result.success else (
@@ -321,11 +328,7 @@ def _dataset_summary(config: PipelineConfig, defs, execute, result, refused: lis
     gate refused every study's first batch, 3 when a run failed."""
     from assets.datasets import approved_dataset_generations
 
-    if result.success and refused:
-        follow_up = execute(REPORT_JOB)
-        if not follow_up.success:
-            print(f"\nthe follow-up run {follow_up.run_id} ({REPORT_JOB}) FAILED: see the log above", file=sys.stderr)
-            result = follow_up
+    result = _report_after_refusal(execute, result, refused)
     lake = defs.resources["lake"]
     page = lake.reports_dir() / "dataset_report.md"
     state = "FAILED (see the log above)" if not result.success else (
