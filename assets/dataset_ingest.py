@@ -88,6 +88,13 @@ def table_versions(lake: LakeResource, tables) -> dict[str, int | None]:
     return {t: lake.real_table_head(t) for t in tables}
 
 
+def dataset_version(versions: dict[str, int | None]) -> int:
+    """One number for the state of every table: the sum of their head versions. Each accepted file is one commit
+    on one table, so it grows by one per accepted file and never repeats: the retrain sensor compares it as it
+    compares the flat table's version."""
+    return sum(v for v in versions.values() if v is not None)
+
+
 def ensure_dataset_tables(lake: LakeResource, data: DataConfig) -> dict:
     """Create each table of `data.tables` (parents first) from its source as version 0 where it does not exist;
     refuse a changed source for an existing table. The sources are checked together before anything is created
@@ -381,6 +388,7 @@ def build_dataset_ingest_asset(pipeline: PipelineConfig) -> dg.AssetsDefinition:
             path = Path(config.landed_file)
             outcome = ingest_dataset_file(context.log, path, landed_table(path), lake, gx_context, pipeline)
             outcome["table_versions"] = table_versions(lake, tables)
+        outcome["dataset_version"] = dataset_version(table_versions(lake, tables))
         passed = outcome["status"] != "quarantined"
         metadata = outcome_metadata(outcome)
         yield dg.Output(outcome, metadata=metadata)

@@ -37,7 +37,7 @@ import polars as pl
 
 from assets.checks import gate_result, log_check_scores, refusal_line
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
-from assets.dataset_ingest import build_dataset_ingest_asset, ensure_dataset_tables
+from assets.dataset_ingest import build_dataset_ingest_asset, dataset_version, ensure_dataset_tables
 from assets.generations import KINDS
 from ouroboros.chain.dataset_generation import (
     batch_entities,
@@ -141,6 +141,7 @@ def build_dataset_real_assets(config: PipelineConfig) -> list:
                                       "rows": frames[t].height, "run_id": context.run.run_id}, t)
             yield dg.Output(ds.tables[t], output_name=t, metadata={
                 **table_metadata(ds.tables[t]), "real_table_version": versions[t],
+                "dataset_version": dataset_version(versions),  # what the retrain sensor compares
                 "real_table": dg.MetadataValue.path(lake.real_table_uri(t)), **_link_metadata(ds, t)})
 
     outs = {}

@@ -109,6 +109,7 @@ def build_dataset_definitions(config: PipelineConfig, settings: Settings) -> dg.
         raise ConfigError(f"{settings.config_path}: {exc}") from exc
     executor = executor_for(settings)
     lake = str(settings.lake)
+    roots = [t for t, spec in config.data.tables.items() if spec.parent is None]
     pipeline_job = dg.define_asset_job(
         PIPELINE_JOB, selection=dg.AssetSelection.all(), executor_def=executor, tags=TRAINING_TAG,
         description="The dataset study: real tables -> entity split -> every study's generations, each dataset batch "
@@ -127,6 +128,9 @@ def build_dataset_definitions(config: PipelineConfig, settings: Settings) -> dg.
         executor=executor, assets=dg.with_source_code_references(assets), asset_checks=checks,
         jobs=[pipeline_job, report_job, ingest_job], schedules=[weekly],
         sensors=[landing_sensor_for(ingest_job, settings.landing, config, LakeResource(root=lake)),
+                 # a new state of the tables (an accepted file) reruns the dataset study once, on the newest one
+                 build_retrain_sensor(pipeline_job, real_asset=f"real_data/{roots[0]}",
+                                      version_field="dataset_version"),
                  build_alert_sensor(settings.alert_webhook or config.landing.alert_webhook)],
         resources=pipeline_resources(settings),
     )

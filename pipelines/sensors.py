@@ -215,18 +215,23 @@ IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dag
 TABLE_VERSION_TAG = "ouroboros/real_table_version"
 
 
-def _latest_version(instance: dg.DagsterInstance, key: str) -> int | None:
-    """The `real_table_version` metadata of an asset's latest materialisation (None if never, or unrecorded)."""
-    event = instance.get_latest_materialization_event(dg.AssetKey(key))
+def _latest_version(instance: dg.DagsterInstance, key: str, field: str = "real_table_version") -> int | None:
+    """The `field` metadata (the real table's version) of an asset's latest materialisation (None if never, or
+    unrecorded); `key` in the UI's form, `real_data` or `real_data/<table>`."""
+    event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
     if event is None or event.asset_materialization is None:
         return None
-    value = event.asset_materialization.metadata.get("real_table_version")
+    value = event.asset_materialization.metadata.get(field)
     return None if value is None else int(getattr(value, "value", value))
 
 
 def build_retrain_sensor(job: dg.JobDefinition, watch: tuple[str, ...] = (),
-                         ingest_asset: str = "real_ingest", real_asset: str = "real_data") -> dg.SensorDefinition:
+                         ingest_asset: str = "real_ingest", real_asset: str = "real_data",
+                         version_field: str = "real_table_version") -> dg.SensorDefinition:
     """One run of `job` (production_job) per new version of the real table.
+
+    A dataset of several tables (`version_field="dataset_version"`, `real_asset="real_data/<root table>"`) is
+    watched the same way through one number for all its tables (`assets.dataset_ingest.dataset_version`).
 
     A new version is one that `ingest_asset` last recorded (each accepted file is one Delta commit) and that no
     `real_asset` materialisation has read yet: training on it has not started. While a run of `job` or of any
@@ -246,10 +251,10 @@ def build_retrain_sensor(job: dg.JobDefinition, watch: tuple[str, ...] = (),
                            f"any {'/'.join(watched)} run in flight has ended; a burst of files gives one retrain "
                            "on the newest version. Reacts only to ingests, so it is on by default.")
     def retrain_on_new_data(context: dg.SensorEvaluationContext):
-        table = _latest_version(context.instance, ingest_asset)
+        table = _latest_version(context.instance, ingest_asset, version_field)
         if table is None:
             return dg.SkipReason(f"{ingest_asset} has no recorded real table version yet")
-        trained = _latest_version(context.instance, real_asset)
+        trained = _latest_version(context.instance, real_asset, version_field)
         requested = int(context.cursor) if context.cursor else None
         if trained is not None and trained >= table:
             return dg.SkipReason(f"real table version {table} is already read by {real_asset}")

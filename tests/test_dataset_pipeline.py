@@ -176,3 +176,34 @@ def test_a_changed_entity_split_rule_is_refused(tmp_path, change):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "entity split rule" in str(failure.event_specific_data.error)
+
+
+def test_an_accepted_landed_file_gives_one_retrain_of_the_dataset_study(tmp_path):
+    """retrain_on_new_data watches the dataset as one number (the sum of its tables' versions): an accepted
+    file of any table asks for one run of the dataset study; once real_data has read it, nothing more."""
+    config, settings = make(tmp_path, generations=1)
+    defs = build_definitions(config, settings)
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = defs.resolve_sensor_def("retrain_on_new_data")
+
+    def tick(cursor=None):
+        data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+        return list(data.run_requests or []), data.cursor, data.skip_message
+
+    real = [dg.AssetKey("real_ingest"), *(dg.AssetKey(["real_data", t]) for t in TABLES)]
+    assert run(defs, instance, selection=real).success
+    requests, cursor, skip = tick()
+    assert requests == [] and "already read" in skip
+    folder = settings.landing / "patients"
+    folder.mkdir(parents=True)
+    draw(20, seed=9, first_id=10**6).tables["patients"].write_parquet(folder / "new_patients.parquet")
+    ingest = defs.resolve_job_def("ingest_job").execute_in_process(
+        instance=instance, run_config={"ops": {"real_ingest": {"config": {
+            "landed_file": str(folder / "new_patients.parquet")}}}})
+    assert ingest.success and not (folder / "new_patients.parquet").exists()
+    requests, cursor, _ = tick(cursor)
+    assert len(requests) == 1 and requests[0].job_name in (None, PIPELINE_JOB)
+    again, cursor, skip = tick(cursor)
+    assert again == [] and "already requested" in skip
+    assert run(defs, instance, selection=real).success  # the retrain's first steps read the new version
+    assert tick(cursor)[0] == []
