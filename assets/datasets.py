@@ -37,7 +37,7 @@ import polars as pl
 
 from assets.checks import gate_result, log_check_scores, refusal_line
 from assets.common import OWNER, batch_key, generator_key, key_text, table_metadata
-from assets.dataset_ingest import build_dataset_ingest_asset, dataset_version, ensure_dataset_tables
+from assets.dataset_ingest import build_dataset_ingest_asset, dataset_specs, dataset_version, ensure_dataset_tables
 from assets.generations import KINDS
 from ouroboros.chain.dataset_generation import (
     batch_entities,
@@ -52,11 +52,11 @@ from ouroboros.errors import DatasetError, GeneratorError, SplitError
 from ouroboros.generators.children import load_dataset_generator
 from ouroboros.lineage import REAL_TRAIN, Link, walk_chain
 from ouroboros.quality.contract import Contract, derive_contract
-from ouroboros.quality.gate_dataset import judge_whole
+from ouroboros.quality.gate_dataset import judge_whole, table_gate
 from ouroboros.split import HASH
 from ouroboros.verdict import GATE_CHECKS, CheckRecord, dataset_fingerprint, rule_set_hash, rules_key
 from resources import GreatExpectationsResource, LakeResource, MlflowResource
-from resources.lake import atomic_write_bytes, atomic_write_json
+from resources.lake import asset_file, atomic_write_bytes, atomic_write_json
 from resources.mlflow_tracking import log_dataset_input
 
 LINKS = "links"
@@ -78,11 +78,6 @@ def _arg(prefix: str, table: str) -> str:
     return f"{prefix}__{table}"
 
 
-def dataset_specs(config: PipelineConfig) -> tuple[dict[str, TableSpec], tuple[str, str]]:
-    _, specs, target = config.data.dataset_layout()
-    return {n: TableSpec(**s) for n, s in specs.items()}, target
-
-
 def required_checks(tables) -> tuple[str, ...]:
     """Every check a dataset batch's verdict needs: each table's four flat checks, and the links."""
     return (*(f"{t}.{c}" for t in tables for c in GATE_CHECKS), LINKS)
@@ -94,13 +89,6 @@ def _assemble(inputs: dict, prefix: str, specs: dict[str, TableSpec], target) ->
     return validate_dataset({t: inputs[_arg(prefix, t)] for t in specs}, specs, target)
 
 
-def keyless(ds: Dataset, table: str) -> pl.DataFrame:
-    """A table without its key and foreign key (regenerated, never modelled or judged)."""
-    spec = ds.specs[table]
-    drop = [c for c in (spec.key, ds.foreign_key(table) if spec.parent else None) if c]
-    return ds.tables[table].drop(drop)
-
-
 def dataset_rules(config: PipelineConfig, real_train: Dataset, real_holdout: Dataset, entities: int) -> str:
     """The rules key of a dataset verdict: gate settings, batch size, target, and both real datasets."""
     target = ".".join(real_train.target) if real_train.target else None
@@ -108,15 +96,10 @@ def dataset_rules(config: PipelineConfig, real_train: Dataset, real_holdout: Dat
                      dataset_fingerprint(real_train.tables), dataset_fingerprint(real_holdout.tables))
 
 
-def _share(config: PipelineConfig, tables: int):
-    """The gate with each table's share of the false-refusal rate (judge_whole's split: links + each table)."""
-    return config.gate.model_copy(update={"false_refusal_rate": config.gate.false_refusal_rate / (tables + 1)})
-
-
 # ---- real data --------------------------------------------------------------------------------------------------
 
 def build_dataset_real_assets(config: PipelineConfig) -> list:
-    specs, target = dataset_specs(config)
+    _, specs, target = dataset_specs(config.data)
     tables = list(specs)
     data = config.data
 
@@ -230,7 +213,7 @@ def contract_rows(config: PipelineConfig, train: Dataset, table: str) -> int:
 
 
 def contract_for(config: PipelineConfig, train: Dataset, table: str) -> Contract:
-    return derive_contract(keyless(train, table), _share(config, len(train.order)),
+    return derive_contract(train.without_keys(table), table_gate(config.gate, len(train.order)),
                            batch_rows=contract_rows(config, train, table), seed=config.data.seed)
 
 
@@ -265,9 +248,9 @@ def read_stored_batch(lake: LakeResource, study: str, generation: int, tables: l
 
 
 def read_dataset_chain(lake: LakeResource, study: str, generations: int, tables: list[str],
-                       real_train: Dataset | None, rules: str | None):
+                       real_train: Dataset, rules: str | None):
     """The flat lineage walk over stored dataset batches: (chain, {generation: verdict})."""
-    real_fp = dataset_fingerprint(real_train.tables) if real_train is not None else _stored_real_fp(lake, tables)
+    real_fp = dataset_fingerprint(real_train.tables)
     links, verdicts = [], {}
     for k in range(generations):
         name = key_text(batch_key(study, k))
@@ -281,14 +264,9 @@ def read_dataset_chain(lake: LakeResource, study: str, generations: int, tables:
     return walk_chain(links, real_fp, None), verdicts
 
 
-def _stored_real_fp(lake: LakeResource, tables: list[str]) -> str | None:
-    frames = {t: lake.read_asset_table(table_key("real_train", t).path) for t in tables}
-    return None if any(f is None for f in frames.values()) else dataset_fingerprint(frames)
-
-
 def stored_real(lake: LakeResource, config: PipelineConfig, kind: str) -> Dataset | None:
     """The stored real_train or real_holdout dataset (None before the split was materialised)."""
-    specs, target = dataset_specs(config)
+    _, specs, target = dataset_specs(config.data)
     frames = {t: lake.read_asset_table(table_key(kind, t).path) for t in specs}
     return None if any(f is None for f in frames.values()) else validate_dataset(frames, specs, target)
 
@@ -305,7 +283,7 @@ def approved_dataset_generations(lake: LakeResource, config: PipelineConfig, stu
 
 
 def build_dataset_generator(config: PipelineConfig, study: StudyConfig, generation: int) -> dg.AssetsDefinition:
-    specs, target = dataset_specs(config)
+    _, specs, target = dataset_specs(config.data)
     tables = list(specs)
     # only what the pool reads: the lineage graph shows what each generation learns from (replace: the batch alone);
     # the stored chain is walked against the stored real data, as the flat generators do
@@ -391,14 +369,12 @@ def build_dataset_generator(config: PipelineConfig, study: StudyConfig, generati
 
 
 def _generation0_entities(lake: LakeResource, study: StudyConfig) -> int | None:
-    from resources.lake import asset_file  # noqa: PLC0415 - only this fallback reads another asset's record
-
     path = asset_file(lake.root, generator_key(study.name, 0).path, ".json")
     return json.loads(path.read_text()).get("real_entities") if path.exists() else None
 
 
 def build_dataset_batch(config: PipelineConfig, study: StudyConfig, generation: int) -> dg.AssetsDefinition:
-    specs, _ = dataset_specs(config)
+    _, specs, _ = dataset_specs(config.data)
     tables = list(specs)
 
     @dg.multi_asset(
@@ -434,7 +410,7 @@ def build_dataset_batch(config: PipelineConfig, study: StudyConfig, generation: 
 
 def build_dataset_gate(config: PipelineConfig, study: StudyConfig, generation: int) -> dg.AssetChecksDefinition:
     """Each table's four checks and the links check, as one multi-asset check: one step judges the dataset once."""
-    specs, target = dataset_specs(config)
+    _, specs, target = dataset_specs(config.data)
     tables = list(specs)
     roots = [t for t in tables if specs[t].parent is None]
     reads = [generator_key(study.name, generation),
@@ -471,7 +447,7 @@ def build_dataset_gate(config: PipelineConfig, study: StudyConfig, generation: i
         for t in tables:
             key = batch_table_key(study.name, generation, t)
             contract = inputs[_arg("real_contract", t)]
-            yield _contract_check(context, key, t, name, fp, rules, rule_set, keyless(batch, t), contract, generator,
+            yield _contract_check(context, key, t, name, fp, rules, rule_set, batch.without_keys(t), contract, generator,
                                   lake, gx_context, mlflow_tracking, summary)
             card = verdict.tables[t]
             for check in GATE_CHECKS[1:]:
@@ -569,7 +545,7 @@ def write_gate_page(lake: LakeResource, name: str, fp: str, verdict, summary: di
 # ---- the report -------------------------------------------------------------------------------------------------
 
 def build_dataset_report(config: PipelineConfig) -> dg.AssetsDefinition:
-    specs, target = dataset_specs(config)
+    _, specs, target = dataset_specs(config.data)
     tables = list(specs)
     deps = [batch_table_key(s.name, k, t) for s in config.studies for k in range(s.generations) for t in tables]
 

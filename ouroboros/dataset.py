@@ -53,8 +53,13 @@ class Dataset:
 
     def foreign_key(self, name: str) -> str:
         """The column of table `name` that holds its parent's key."""
+        return foreign_key_of(self.specs, name)
+
+    def without_keys(self, name: str) -> pl.DataFrame:
+        """Table `name` without its key and foreign key: they are regenerated, never modelled or judged."""
         spec = self.specs[name]
-        return spec.foreign_key or self.specs[spec.parent].key
+        drop = [c for c in (spec.key, self.foreign_key(name) if spec.parent else None) if c]
+        return self.tables[name].drop(drop)
 
     def children(self, name: str) -> list[str]:
         return [t for t in self.order if self.specs[t].parent == name]
@@ -72,6 +77,12 @@ class Dataset:
     def replace(self, tables: Mapping[str, pl.DataFrame]) -> Dataset:
         """The same specs over other frames (a synthetic batch, one side of a split), validated again."""
         return validate_dataset(dict(tables), dict(self.specs), self.target)
+
+
+def foreign_key_of(specs: Mapping[str, TableSpec], name: str) -> str:
+    """The column of child table `name` holding its parent's key: `foreign_key`, by default the parent's key name."""
+    spec = specs[name]
+    return spec.foreign_key or specs[spec.parent].key
 
 
 def topological_order(specs: Mapping[str, TableSpec]) -> tuple[str, ...]:
@@ -117,7 +128,7 @@ def validate_dataset(tables: Mapping[str, pl.DataFrame], specs: Mapping[str, Tab
                 raise DatasetError(f"data.tables.{name}.key column {spec.key!r} has {nulls} null value(s): every "
                                    "row needs its key; fill them or drop those rows before landing")
         if spec.parent is not None:
-            fk = spec.foreign_key or specs[spec.parent].key
+            fk = foreign_key_of(specs, name)
             _column(df, name, fk, "foreign_key")
             if nulls := df[fk].null_count():
                 raise DatasetError(f"data.tables.{name}.foreign_key column {fk!r} has {nulls} null value(s): a "

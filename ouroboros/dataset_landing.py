@@ -75,7 +75,7 @@ def orphan_problems(table: str, df: pl.DataFrame, foreign_key: str, parent: str,
 def dataset_problems(tables: dict[str, pl.DataFrame], specs: dict, accepted: dict[str, pl.DataFrame] | None = None
                      ) -> dict[str, list[Problem]]:
     """Problems of each landed table against the accepted tables plus the other landed ones (parents' keys)."""
-    from ouroboros.dataset import topological_order  # noqa: PLC0415 - dataset imports nothing of landing; keep it so
+    from ouroboros.dataset import foreign_key_of, topological_order  # noqa: PLC0415 - dataset imports nothing of landing; keep it so
 
     accepted = accepted or {}
     out: dict[str, list[Problem]] = {}
@@ -86,7 +86,7 @@ def dataset_problems(tables: dict[str, pl.DataFrame], specs: dict, accepted: dic
         problems = duplicate_key_problems(name, df, spec.key, accepted.get(name)) if spec.key else []
         if spec.parent is not None:
             pkey = specs[spec.parent].key
-            fk = spec.foreign_key or pkey
+            fk = foreign_key_of(specs, name)
             keys = [accepted[spec.parent][pkey]] if spec.parent in accepted else []
             if spec.parent in tables and not out.get(spec.parent):  # a quarantined parent file brings no keys
                 keys.append(tables[spec.parent][pkey])

@@ -66,13 +66,13 @@ class _ChildModel:
     columns: list[str]  # the child's own modelled columns
     lags: list[str]  # numeric child columns carried as lags (sequences)
     context: list[str]  # pool columns matched on
+    parent: str  # the parent table
+    parent_key: str
+    parent_num: list[str]  # the parent's numeric columns its children are matched on
     generator: Any = None  # plain children: the only model; a sequence: the model of events after the first
     first_generator: Any = None  # a sequence: the model of first events
     first_context: list[str] = field(default_factory=list)
     order_dtype: Any = None
-    parent: str | None = None  # the parent table (None in a generator saved before deeper trees: the root)
-    parent_key: str | None = None
-    parent_num: list[str] | None = None  # the parent's numeric columns its children are matched on
 
 
 @dataclass
@@ -94,7 +94,6 @@ class DatasetGenerator:
         pk = ds.specs[self.root].key
         parent = ds.tables[self.root]
         self.parent_cols = [c for c in parent.columns if c != pk]
-        self.parent_num = _numeric(parent, {pk})
         # a table's rows with the number of children of each of its child tables: for the root these counts are
         # modelled jointly with its columns; for a child table with children of its own (a customer's accounts'
         # transactions) they are columns of the child's model, drawn with each synthetic child row
@@ -158,7 +157,8 @@ class DatasetGenerator:
         make = lambda k: create(self.family, **{"seed": self.seed + k, **self.params})  # noqa: E731
         link = {"parent": spec.parent, "parent_key": pk, "parent_num": pnum}
         if not spec.order_by:
-            return _ChildModel(child, fk, spec.key, None, cols, [], parent_context, make(1).fit(joined), **link)
+            return _ChildModel(child, fk, spec.key, None, cols, [], parent_context, generator=make(1).fit(joined),
+                               **link)
         # a sequence: the first event given the parent, and each later event given the parent and those before.
         # Two models, because a first event has no previous one: one model with placeholder lags would have to
         # learn a spike at the placeholder, which bends a copula's correlations and every family's fit.
@@ -168,7 +168,7 @@ class DatasetGenerator:
         first_model = make(1).fit(first)
         later_model = make(2).fit(later) if later.height >= MIN_LATER else None  # else: later events as first ones
         return _ChildModel(child, fk, spec.key, spec.order_by, cols, lags, parent_context + history,
-                           later_model, first_generator=first_model, first_context=parent_context,
+                           generator=later_model, first_generator=first_model, first_context=parent_context,
                            order_dtype=kids.schema[spec.order_by], **link)
 
     def save(self, path: str | Path) -> Path:
@@ -195,7 +195,7 @@ class DatasetGenerator:
                  "pool_factor": self.pool_factor, "lag_weight": self.lag_weight, "root": self.root,
                  "target": list(self.target) if self.target else None,
                  "specs": {n: asdict(s) for n, s in self.ds_specs.items()}, "order": list(self.ds_specs),
-                 "parent_cols": self.parent_cols, "parent_num": self.parent_num, "children": children}
+                 "parent_cols": self.parent_cols, "children": children}
         (path / STATE_FILE).write_text(json.dumps(state, indent=2, default=str))
         return path
 
@@ -207,7 +207,7 @@ class DatasetGenerator:
         tables = {self.root: parents.select(self.parent_cols).insert_column(0, ids)}
         drawn = {self.root: parents.insert_column(0, ids)}  # with the `__n_` counts each table's children need
         for i, cm in enumerate(self.children):
-            parent = cm.parent or self.root
+            parent = cm.parent
             counts = np.clip(np.rint(drawn[parent][f"__n_{cm.table}"].cast(pl.Float64).fill_null(0).to_numpy()),
                              0, None)
             drawn[cm.table] = self._sample_child(cm, drawn[parent], counts.astype(int), seed + 1 + i, rng)
@@ -238,8 +238,7 @@ class DatasetGenerator:
         return pool[pick]
 
     def _sample_child(self, cm: _ChildModel, parents: pl.DataFrame, counts: np.ndarray, seed: int, rng):
-        pk = cm.parent_key or self.ds_specs[self.root].key
-        num = self.parent_num if cm.parent_num is None else cm.parent_num
+        pk, num = cm.parent_key, cm.parent_num
         total = int(counts.sum())
         owner = np.repeat(np.arange(parents.height), counts)
         pctx = parents.select([pl.col(c).cast(pl.Float64) for c in num]).fill_null(0.0).to_numpy()
@@ -295,7 +294,7 @@ def load_dataset_generator(path: str | Path) -> DatasetGenerator:
     state = json.loads((path / STATE_FILE).read_text())
     gen = DatasetGenerator(state["family"], state["params"], state["seed"], state["k"], state["pool_factor"],
                            state["lag_weight"])
-    gen.root, gen.parent_cols, gen.parent_num = state["root"], state["parent_cols"], state["parent_num"]
+    gen.root, gen.parent_cols = state["root"], state["parent_cols"]
     gen.target = tuple(state["target"]) if state["target"] else None
     gen.ds_specs = {n: TableSpec(**state["specs"][n]) for n in state["order"]}
     dtypes = pl.read_parquet(path / DTYPES_FILE).schema

@@ -338,11 +338,9 @@ def judge_tables(batch: Dataset, real_train: Dataset, real_holdout: Dataset, con
     config = config or GateConfig()
     out = {}
     for name in batch.order:
-        spec = batch.specs[name]
-        drop = [c for c in (spec.key, batch.foreign_key(name) if spec.parent else None) if c]
         target = batch.target[1] if batch.target and batch.target[0] == name else None
-        out[name] = evaluate(batch.tables[name].drop(drop), real_train.tables[name].drop(drop),
-                             real_holdout.tables[name].drop(drop), config, target=target)
+        out[name] = evaluate(batch.without_keys(name), real_train.without_keys(name), real_holdout.without_keys(name),
+                             config, target=target)
     return out
 
 
@@ -357,13 +355,18 @@ class WholeVerdict:
                 "tables": {n: c.to_dict() for n, c in self.tables.items()}}
 
 
+def table_gate(config: GateConfig, tables: int) -> GateConfig:
+    """The gate of each table of a dataset of `tables` tables: its share of the false-refusal rate, the links
+    taking one more equal share (`judge_whole`'s split; a table's contract is derived at it too)."""
+    return config.model_copy(update={"false_refusal_rate": config.false_refusal_rate / (tables + 1)})
+
+
 def judge_whole(batch: Dataset, real_train: Dataset, real_holdout: Dataset, config: GateConfig | None = None,
                 limits: DatasetLimits | None = None) -> WholeVerdict:
     """Links and every table's own gate, the false-refusal rate shared equally among them (Bonferroni)."""
-    config = config or GateConfig()
-    share = config.false_refusal_rate / (len(batch.order) + 1)
+    per_table = table_gate(config or GateConfig(), len(batch.order))
     lim = limits or DatasetLimits()
     links = judge_dataset(batch, real_train, real_holdout,
-                          DatasetLimits(**{**asdict(lim), "false_refusal_rate": share}))
-    tables = judge_tables(batch, real_train, real_holdout, config.model_copy(update={"false_refusal_rate": share}))
+                          DatasetLimits(**{**asdict(lim), "false_refusal_rate": per_table.false_refusal_rate}))
+    tables = judge_tables(batch, real_train, real_holdout, per_table)
     return WholeVerdict(links.passed and all(c.passed for c in tables.values()), links, tables)
