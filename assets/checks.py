@@ -95,7 +95,7 @@ def logged_model_id(generator: dict) -> str | None:
 
 
 def log_check_scores(mlflow_tracking: MlflowResource, generator: dict, check: str, passed: bool,
-                           scores: dict[str, float], warned: bool = False) -> None:
+                     scores: dict[str, float], warned: bool = False) -> None:
     """The check's scores on the generation's run, each linked to the generator's LoggedModel (so the model's page
     lists them). Through the client: the finished run is written to, not re-opened as the active run."""
     ts = int(time.time() * 1000)

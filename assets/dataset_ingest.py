@@ -42,10 +42,11 @@ from assets.real import (
     _move,
     _outcome_metadata,
     _unused,
+    already_committed,
     safe_name,
 )
 from ouroboros.config import DataConfig, PipelineConfig
-from ouroboros.dataset import DatasetError, TableSpec, topological_order, validate_dataset
+from ouroboros.dataset import DatasetError, TableSpec, foreign_key_of, topological_order, validate_dataset
 from ouroboros.dataset_landing import (
     EXAMPLES,
     dataset_problems,
@@ -166,7 +167,7 @@ def table_landing_suite(lake: LakeResource, gx_context: GreatExpectationsResourc
     else:
         first = lake.read_real(0, table)
         spec = specs[table]
-        ids = [spec.key, *([_foreign_key(specs, table)] if spec.parent else [])]
+        ids = [spec.key, *([foreign_key_of(specs, table)] if spec.parent else [])]
         ids += [c for c in pipeline.data.id_columns if c in first.columns and c not in ids]
         try:
             schema = infer_schema(first, target=target_column if table == target_table else None, id_columns=ids)
@@ -224,17 +225,11 @@ def ingest_dataset_file(log, path: Path, table: str | None, lake: LakeResource,
     base = {"table": table, "file": path.name, "sha256": sha, "size_bytes": size}
     known = lake.real_ledger(table).get(sha)
     if known is not None:
-        archive = Path(known["archive"])
-        if known.get("kind") == "landed" and not archive.exists():
-            _move(path, archive)  # killed after the commit, before the move: finish the move, append nothing
+        seen = already_committed(log, path, base, known, table)
+        if not isinstance(seen, Problem):
             waiting_file(lake, table, path.name).unlink(missing_ok=True)
-            log.warning(f"{table}/{path.name}: already committed as version {known['version']} of table "
-                        f"{table!r}; finished the move to {archive}")
-            return {**base, "status": "accepted", "recovered": True, "version": int(known["version"]),
-                    "rows": int(known["rows"]), "archive": str(archive)}
-        problem = Problem("duplicate_file", f"table {table!r}: same content as {known['file']}, already in the "
-                          f"table as version {known['version']}; not appended twice")
-        return _quarantine(log, path, base, stamp, [problem], rows=_count_rows(path, pipeline), lake=lake,
+            return seen
+        return _quarantine(log, path, base, stamp, [seen], rows=_count_rows(path, pipeline), lake=lake,
                            table=table)
 
     try:
@@ -255,7 +250,7 @@ def ingest_dataset_file(log, path: Path, table: str | None, lake: LakeResource,
         return _quarantine(log, path, base, stamp, problems, rows=df.height, lake=lake, table=table)
 
     spec = specs[table]
-    fk = _foreign_key(specs, table) if spec.parent else None
+    fk = foreign_key_of(specs, table) if spec.parent else None
     problems = null_key_problems(table, conformed, {spec.key: "key", **({fk: "foreign_key"} if fk else {})})
     if problems:
         return _quarantine(log, path, base, stamp, problems, rows=conformed.height, lake=lake, table=table)
@@ -280,11 +275,6 @@ def ingest_dataset_file(log, path: Path, table: str | None, lake: LakeResource,
              f"{table!r} ({seconds} s)")
     return {**base, "status": "accepted", "version": version, "rows": conformed.height, "archive": str(archive),
             "seconds": seconds}
-
-
-def _foreign_key(specs: dict[str, TableSpec], table: str) -> str:
-    spec = specs[table]
-    return spec.foreign_key or specs[spec.parent].key
 
 
 def _keys(lake: LakeResource, table: str, key: str) -> pl.DataFrame:
@@ -388,7 +378,7 @@ def build_dataset_ingest_asset(pipeline: PipelineConfig) -> dg.AssetsDefinition:
             path = Path(config.landed_file)
             outcome = ingest_dataset_file(context.log, path, landed_table(path), lake, gx_context, pipeline)
             outcome["table_versions"] = table_versions(lake, tables)
-        outcome["dataset_version"] = dataset_version(table_versions(lake, tables))
+        outcome["dataset_version"] = dataset_version(outcome["table_versions"])
         passed = outcome["status"] != "quarantined"
         metadata = outcome_metadata(outcome)
         yield dg.Output(outcome, metadata=metadata)

@@ -289,17 +289,10 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
     base = {"file": path.name, "sha256": sha, "size_bytes": size}
     known = lake.real_ledger().get(sha)
     if known is not None:
-        archive = Path(known["archive"])
-        if known.get("kind") == "landed" and not archive.exists():
-            # killed after the commit, before the move: finish the move, append nothing
-            _move(path, archive)
-            log.warning(f"{path.name}: already committed as version {known['version']}; finished the move to "
-                        f"{archive}")
-            return {**base, "status": "accepted", "recovered": True, "version": int(known["version"]),
-                    "rows": int(known["rows"]), "archive": str(archive)}
-        problem = Problem("duplicate_file", f"same content as {known['file']}, already in the real table as "
-                          f"version {known['version']}; not appended twice")
-        return _quarantine(log, path, base, stamp, [problem], rows=_count_rows(path, pipeline), lake=lake)
+        seen = already_committed(log, path, base, known)
+        if not isinstance(seen, Problem):
+            return seen
+        return _quarantine(log, path, base, stamp, [seen], rows=_count_rows(path, pipeline), lake=lake)
 
     try:
         df = read_landed(path, pipeline.landing.null_values, pipeline.landing.max_decompressed_bytes)
@@ -324,6 +317,23 @@ def ingest_landed_file(log, path: Path, lake: LakeResource, gx_context: GreatExp
     log.info(f"accepted {path.name}: {conformed.height} rows appended as real table version {version} ({seconds} s)")
     return {**base, "status": "accepted", "version": version, "rows": conformed.height, "archive": str(archive),
             "seconds": seconds}
+
+
+def already_committed(log, path: Path, base: dict, known: dict, table: str | None = None) -> dict | Problem:
+    """A landed file whose content the ledger already holds (`known`, its entry): when a run was killed after the
+    commit and before the move, finish the move and return the accepted outcome (nothing appended again);
+    otherwise the `duplicate_file` problem to quarantine it with. `table`: a dataset's table (None: the flat one)."""
+    archive, version = Path(known["archive"]), known["version"]
+    if known.get("kind") == "landed" and not archive.exists():
+        _move(path, archive)
+        name, which = (f"{table}/{path.name}", f"version {version} of table {table!r}") if table else \
+            (path.name, f"version {version}")
+        log.warning(f"{name}: already committed as {which}; finished the move to {archive}")
+        return {**base, "status": "accepted", "recovered": True, "version": int(version),
+                "rows": int(known["rows"]), "archive": str(archive)}
+    where = f"table {table!r}: " if table else ""
+    return Problem("duplicate_file", f"{where}same content as {known['file']}, already in the "
+                   f"{'table' if table else 'real table'} as version {version}; not appended twice")
 
 
 def _quarantine(log, path: Path, base: dict, stamp: str, problems: list[Problem], rows: int | None,

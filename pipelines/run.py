@@ -287,14 +287,25 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_APPROVED if training_approved(config, lake) else EXIT_ALL_REFUSED
 
 
-def _report_after_refusal(execute, result, refused: list[dict]):
-    """After a run whose gate refused a batch (the report was skipped with the refused batch's descendants), rebuild
-    the report from the stored verdicts; the follow-up's result when it failed, else the run's own."""
+def _report_summary(execute, result, refused: list[dict], started: float, page, label: str,
+                    refused_what: str, list_refusals: bool = False):
+    """The summary of a graph whose report is a page (images, datasets): after a run whose gate refused a batch
+    (the report was skipped with the refused batch's descendants) the report is rebuilt from the stored verdicts,
+    then the run's state and the page are printed. Returns the follow-up's result when it failed, else the run's."""
     if result.success and refused:
         follow_up = execute(REPORT_JOB)
         if not follow_up.success:
             print(f"\nthe follow-up run {follow_up.run_id} ({REPORT_JOB}) FAILED: see the log above", file=sys.stderr)
-            return follow_up
+            result = follow_up
+    state = "FAILED (see the log above)" if not result.success else (
+        f"succeeded; the gate refused {len({r['batch'] for r in refused})} {refused_what}" if refused
+        else "succeeded")
+    print(f"\nDagster run {result.run_id}: {state} in {time.perf_counter() - started:.0f} s")
+    for r in refused if list_refusals else ():
+        print(f"  REFUSED {r['batch']} by {r['check']}: {r['description'][:160]}")
+    if page.exists():
+        print(page.read_text())
+        print(f"{label}  {page}")
     return result
 
 
@@ -306,16 +317,9 @@ def _image_summary(config: PipelineConfig, defs, execute, result, refused: list[
     it, 3 when a run failed."""
     from assets.images import approved_generations
 
-    result = _report_after_refusal(execute, result, refused)
     lake = defs.resources["lake"]
-    page = lake.reports_dir() / "images_report.md"
-    state = "FAILED (see the log above)" if not result.success else (
-        f"succeeded; the gate refused {len({r['batch'] for r in refused})} batch(es), whose descendants were not "
-        "made" if refused else "succeeded")
-    print(f"\nDagster run {result.run_id}: {state} in {time.perf_counter() - started:.0f} s")
-    if page.exists():
-        print(page.read_text())
-        print(f"image report  {page}")
+    result = _report_summary(execute, result, refused, started, lake.reports_dir() / "images_report.md",
+                             "image report", "batch(es), whose descendants were not made")
     if not result.success:
         return EXIT_CRASHED
     return EXIT_APPROVED if approved_generations(lake, config.study(config.training.study)) else EXIT_ALL_REFUSED
@@ -328,18 +332,10 @@ def _dataset_summary(config: PipelineConfig, defs, execute, result, refused: lis
     gate refused every study's first batch, 3 when a run failed."""
     from assets.datasets import approved_dataset_generations
 
-    result = _report_after_refusal(execute, result, refused)
     lake = defs.resources["lake"]
-    page = lake.reports_dir() / "dataset_report.md"
-    state = "FAILED (see the log above)" if not result.success else (
-        f"succeeded; the gate refused {len({r['batch'] for r in refused})} table batch(es), whose generations' "
-        "descendants were not made" if refused else "succeeded")
-    print(f"\nDagster run {result.run_id}: {state} in {time.perf_counter() - started:.0f} s")
-    for r in refused:
-        print(f"  REFUSED {r['batch']} by {r['check']}: {r['description'][:160]}")
-    if page.exists():
-        print(page.read_text())
-        print(f"dataset report  {page}")
+    result = _report_summary(execute, result, refused, started, lake.reports_dir() / "dataset_report.md",
+                             "dataset report", "table batch(es), whose generations' descendants were not made",
+                             list_refusals=True)
     if not result.success:
         return EXIT_CRASHED
     approved = {s.name: approved_dataset_generations(lake, config, s) for s in config.studies}
