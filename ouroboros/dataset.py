@@ -64,6 +64,12 @@ class Dataset:
     def children(self, name: str) -> list[str]:
         return [t for t in self.order if self.specs[t].parent == name]
 
+    def root_of(self, name: str) -> str:
+        """The root table above table `name` (the table itself when it is a root)."""
+        while self.specs[name].parent is not None:
+            name = self.specs[name].parent
+        return name
+
     def roots(self) -> list[str]:
         return [t for t in self.order if self.specs[t].parent is None]
 

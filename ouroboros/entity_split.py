@@ -34,16 +34,10 @@ def entity_holdout(ds: Dataset, holdout_fraction: float, seed: int, rule: str = 
         if entity.null_count():
             raise SplitError(f"table {name!r}: {entity.null_count()} row(s) have no parent (orphans); landing "
                              "quarantines them before the split")
-        root = _root_of(ds, name)
+        root = ds.root_of(name)
         frame = pl.DataFrame({ds.specs[root].key: entity})
         out[name] = row_unit(frame, seed, ds.specs[root].key, rule) < holdout_fraction
     return out
-
-
-def _root_of(ds: Dataset, name: str) -> str:
-    while ds.specs[name].parent is not None:
-        name = ds.specs[name].parent
-    return name
 
 
 def entity_split(ds: Dataset, holdout_fraction: float, seed: int, rule: str = HASH) -> tuple[Dataset, Dataset]:

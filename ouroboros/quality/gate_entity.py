@@ -56,12 +56,6 @@ def key_columns(ds: Dataset) -> set[str]:
     return {s.key for s in ds.specs.values() if s.key} | {ds.foreign_key(n) for n in ds.order if ds.specs[n].parent}
 
 
-def _root_of(ds: Dataset, name: str) -> str:
-    while ds.specs[name].parent is not None:
-        name = ds.specs[name].parent
-    return name
-
-
 def _is_number(d: pl.DataType) -> bool:
     return d.is_numeric() or d == pl.Boolean
 
@@ -79,7 +73,7 @@ def entity_frame(ds: Dataset, drop: Sequence[str] = (), children: bool = True) -
         return out
     entity = root_keys(ds)
     for name in ds.order:
-        if name == root or _root_of(ds, name) != root:
+        if name == root or ds.root_of(name) != root:
             continue
         spec, df = ds.specs[name], ds.tables[name]
         num = [c for c, d in df.schema.items() if c not in keys and c != spec.order_by and _is_number(d)]
